@@ -1,0 +1,6 @@
+"""Materializers for the project's own artifact types: plain files, no pickle, any artifact store."""
+
+from materializers.classifier import ClassifierMaterializer
+from materializers.reports import EvaluationReportMaterializer, ValidationReportMaterializer
+
+__all__ = ["ClassifierMaterializer", "EvaluationReportMaterializer", "ValidationReportMaterializer"]

@@ -1,0 +1,61 @@
+"""Stores the validation and evaluation reports as JSON, with an HTML view for the dashboard."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from zenml.enums import ArtifactType, VisualizationType
+from zenml.io import fileio
+from zenml.materializers.base_materializer import BaseMaterializer
+from zenml.metadata.metadata_types import MetadataType
+
+from materializers.visualizations import evaluation_html, validation_html
+from tagger.evaluation import EvaluationReport
+from tagger.validation import ValidationReport
+
+REPORT_FILE = "report.json"
+
+
+class _JsonReportMaterializer(BaseMaterializer):
+    """A report dataclass with `to_dict` / `from_dict`, stored as one JSON file."""
+
+    SKIP_REGISTRATION: ClassVar[bool] = True
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA_ANALYSIS
+    render: ClassVar[Callable[[Any], str]]
+
+    def load(self, data_type: type[Any]) -> Any:
+        with fileio.open(os.path.join(self.uri, REPORT_FILE), "r") as f:
+            return data_type.from_dict(json.load(f))
+
+    def save(self, data: Any) -> None:
+        with fileio.open(os.path.join(self.uri, REPORT_FILE), "w") as f:
+            json.dump(data.to_dict(), f, indent=2)
+
+    def save_visualizations(self, data: Any) -> dict[str, VisualizationType]:
+        uri = os.path.join(self.uri, "report.html")
+        with fileio.open(uri, "w") as f:
+            f.write(type(self).render(data))
+        return {uri: VisualizationType.HTML}
+
+
+class ValidationReportMaterializer(_JsonReportMaterializer):
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (ValidationReport,)
+    render = staticmethod(validation_html)
+
+    def extract_metadata(self, data: ValidationReport) -> dict[str, MetadataType]:
+        return {
+            "success": data.success,
+            "row_count": data.row_count,
+            "failed_expectations": [f.describe() for f in data.failures],
+        }
+
+
+class EvaluationReportMaterializer(_JsonReportMaterializer):
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (EvaluationReport,)
+    render = staticmethod(evaluation_html)
+
+    def extract_metadata(self, data: EvaluationReport) -> dict[str, MetadataType]:
+        return {k: round(v, 4) for k, v in data.metrics().items()}

@@ -1,0 +1,84 @@
+"""HTML views of the project's artifacts, shown by the ZenML dashboard (plain HTML, inline CSS)."""
+
+from __future__ import annotations
+
+from html import escape
+
+from tagger.evaluation import EvaluationReport, Scores
+from tagger.validation import ValidationReport
+
+_STYLE = """
+<style>
+body { font-family: system-ui, sans-serif; margin: 16px; color: #1f2937; }
+h2 { font-size: 18px; margin: 18px 0 8px; } h3 { font-size: 15px; margin: 14px 0 6px; }
+table { border-collapse: collapse; font-size: 13px; margin-bottom: 12px; }
+th, td { border: 1px solid #e5e7eb; padding: 4px 10px; text-align: right; }
+th { background: #f3f4f6; } td.l, th.l { text-align: left; }
+.ok { color: #047857; font-weight: 600; } .bad { color: #b91c1c; font-weight: 600; }
+</style>
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return f"<html><head><meta charset='utf-8'>{_STYLE}</head><body><h2>{escape(title)}</h2>{body}</body></html>"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th class='l'>{h}</th>" if i == 0 else f"<th>{h}</th>" for i, h in enumerate(header))
+    body = "".join(
+        "<tr>" + "".join(f"<td class='l'>{c}</td>" if i == 0 else f"<td>{c}</td>" for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _score_row(name: str, s: Scores) -> list[str]:
+    return [escape(name), f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.num_samples)]
+
+
+def validation_html(report: ValidationReport) -> str:
+    status = "<span class='ok'>PASSED</span>" if report.success else "<span class='bad'>FAILED</span>"
+    rows = [
+        [
+            escape(r.expectation),
+            escape(r.column),
+            "<span class='ok'>✓</span>" if r.success else "<span class='bad'>✗</span>",
+            str(r.unexpected_count),
+            escape(r.error or ", ".join(r.examples) or r.observed),
+        ]
+        for r in report.results
+    ]
+    body = f"<p>{status}: suite <b>{escape(report.suite)}</b> on {report.row_count} rows</p>"
+    body += _table(["expectation", "column", "passed", "unexpected", "details"], rows)
+    return _page("Data validation", body)
+
+
+def _heat(value: int, row_total: int) -> str:
+    share = value / row_total if row_total else 0.0
+    alpha = 0.08 + 0.85 * share
+    text = "#fff" if share > 0.5 else "#111"
+    return f"<td style='background: rgba(37,99,235,{alpha:.2f}); color: {text}'>{value}</td>"
+
+
+def confusion_html(labels: list[str], matrix: list[list[int]]) -> str:
+    head = "<th class='l'>true \\ predicted</th>" + "".join(f"<th>{escape(l)}</th>" for l in labels)
+    rows = "".join(
+        f"<tr><td class='l'>{escape(label)}</td>" + "".join(_heat(v, sum(row)) for v in row) + "</tr>"
+        for label, row in zip(labels, matrix, strict=True)
+    )
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def evaluation_html(report: EvaluationReport) -> str:
+    header = ["", "precision", "recall", "f1", "samples"]
+    body = f"<p>accuracy <b>{report.accuracy:.3f}</b>, weighted F1 <b>{report.overall.f1:.3f}</b></p>"
+    body += "<h3>Overall (weighted)</h3>" + _table(header, [_score_row("overall", report.overall)])
+    body += "<h3>Per class</h3>" + _table(header, [_score_row(k, v) for k, v in report.per_class.items()])
+    body += "<h3>Slices</h3>" + _table(header, [_score_row(k, v) for k, v in report.slices.items()])
+    body += "<h3>Confusion matrix</h3>" + confusion_html(report.labels, report.confusion)
+    return _page("Evaluation", body)
+
+
+def classifier_html(info: dict[str, object]) -> str:
+    rows = [[escape(str(k)), escape(str(v))] for k, v in info.items()]
+    return _page("Text classifier bundle", _table(["property", "value"], rows))

@@ -1,0 +1,1 @@
+"""Stack definitions (`*.yaml`) and the code that registers them."""

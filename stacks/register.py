@@ -1,0 +1,76 @@
+"""Registers the stacks in `stacks/*.yaml` idempotently and activates one.
+
+`zenml stack import` prompts when a stack exists, so the YAML (same shape as `zenml stack
+export`) is applied here through the client: components are created or updated in place.
+
+    python -m stacks.register [--activate local] [FILE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import string
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+STACKS_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = STACKS_DIR.parent
+logger = logging.getLogger("stacks.register")
+
+
+def load_stack_file(path: Path) -> dict[str, Any]:
+    """Read a stack YAML with `${VAR}` expanded (`PROJECT_ROOT` plus the environment)."""
+    values = {**os.environ, "PROJECT_ROOT": str(PROJECT_ROOT)}
+    try:
+        text = string.Template(path.read_text()).substitute(values)
+    except KeyError as exc:
+        raise SystemExit(f"{path.name}: environment variable {exc} is not set") from exc
+    return yaml.safe_load(text)
+
+
+def register(spec: dict[str, Any]) -> str:
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+
+    client = Client()
+    components = {}
+    for type_name, component in spec["components"].items():
+        component_type = StackComponentType(type_name)
+        name, config = component["name"], component.get("configuration") or {}
+        existing = client.list_stack_components(type=component_type, name=name).items
+        if not existing:
+            client.create_stack_component(name, component["flavor"], component_type, config)
+        elif existing[0].flavor_name != component["flavor"]:
+            raise SystemExit(f"{type_name} {name!r} exists with flavor {existing[0].flavor_name!r}")
+        elif existing[0].configuration != config:
+            client.update_stack_component(name, component_type, configuration=config)
+        components[component_type] = name
+    stack_name = spec["stack_name"]
+    if client.list_stacks(name=stack_name).items:
+        client.update_stack(stack_name, component_updates=components)
+    else:
+        client.create_stack(stack_name, components=components)
+    return stack_name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="*", type=Path, help="stack files (default: local.yaml)")
+    parser.add_argument("--activate", help="stack to set active afterwards")
+    args = parser.parse_args()
+    from zenml.client import Client
+
+    for path in args.files or [STACKS_DIR / "local.yaml"]:
+        name = register(load_stack_file(path))
+        print(f"registered stack {name!r} from {path.name}")
+    if args.activate:
+        Client().activate_stack(args.activate)
+        print(f"active stack: {args.activate}")
+
+
+if __name__ == "__main__":
+    main()

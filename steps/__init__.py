@@ -1,0 +1,7 @@
+"""ZenML steps: typed, thin wrappers over the `tagger` core."""
+
+from steps.data import load_data, split_data, validate_data
+from steps.evaluation import evaluate_model
+from steps.training import train_model
+
+__all__ = ["evaluate_model", "load_data", "split_data", "train_model", "validate_data"]

@@ -1,0 +1,56 @@
+"""Data steps: load, validate (stops the run on failure), split."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+from zenml import log_metadata, save_artifact, step
+from zenml.logger import get_logger
+
+from materializers import ValidationReportMaterializer
+from tagger import data
+from tagger.validation import DataValidationError, ValidationReport, validate
+
+logger = get_logger(__name__)
+
+
+@step
+def load_data(dataset_loc: str = str(data.DEFAULT_DATASET)) -> Annotated[pd.DataFrame, "dataset"]:
+    """Read the dataset from a path or URL and record where it came from and what it was."""
+    df = data.read_csv(dataset_loc)
+    info = {"source": dataset_loc, "rows": len(df), "fingerprint": data.fingerprint(df)}
+    if data.LABEL_COLUMN in df:
+        info["tag_counts"] = {str(k): int(v) for k, v in df[data.LABEL_COLUMN].value_counts().items()}
+    log_metadata(metadata={"dataset": info}, infer_model=True)
+    return df
+
+
+@step(output_materializers=ValidationReportMaterializer)
+def validate_data(
+    dataset: pd.DataFrame, with_labels: bool = True
+) -> Annotated[ValidationReport, "validation_report"]:
+    """Run the expectation suite; on failure keep the report as an artifact, then stop the run."""
+    report = validate(dataset, with_labels=with_labels)
+    if not report.success:
+        save_artifact(report, name="validation_report", materializer=ValidationReportMaterializer)
+        raise DataValidationError(report)
+    return report
+
+
+@step
+def split_data(
+    dataset: pd.DataFrame,
+    validation_report: ValidationReport,
+    val_size: float = 0.1,
+    test_size: float = 0.2,
+    seed: int = 1234,
+) -> tuple[
+    Annotated[pd.DataFrame, "train_set"],
+    Annotated[pd.DataFrame, "val_set"],
+    Annotated[pd.DataFrame, "test_set"],
+]:
+    """Stratified, seeded split. Takes the report so splitting waits for a passed validation."""
+    train, val, test = data.split(dataset, val_size=val_size, test_size=test_size, seed=seed)
+    logger.info("split %d rows -> train %d, val %d, test %d", len(dataset), len(train), len(val), len(test))
+    return train, val, test

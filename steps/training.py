@@ -1,0 +1,54 @@
+"""The training step: the core loop, with epoch metrics streamed to the stack's MLflow tracker."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import mlflow
+import pandas as pd
+from zenml import ArtifactConfig, log_metadata, step
+from zenml.enums import ArtifactType
+
+from tagger.data import texts_of
+from tagger.model import TextClassifier
+from tagger.training import TrainConfig, train
+
+
+def _log_epoch(epoch: int, metrics: dict[str, float]) -> None:
+    mlflow.log_metrics(metrics, step=epoch)
+
+
+@step(experiment_tracker=True)
+def train_model(
+    train_set: pd.DataFrame,
+    val_set: pd.DataFrame,
+    params: dict[str, Any] | None = None,
+) -> Annotated[TextClassifier, ArtifactConfig(name="classifier", artifact_type=ArtifactType.MODEL)]:
+    """Fine-tune the classifier; `params` are `TrainConfig` fields (unknown keys are an error)."""
+    config = TrainConfig.from_dict(params or {})
+    mlflow.log_params(config.to_dict())
+    result = train(
+        config,
+        texts_of(train_set),
+        train_set["tag"].tolist(),
+        texts_of(val_set),
+        val_set["tag"].tolist(),
+        on_epoch_end=_log_epoch,
+    )
+    best = result.history[result.best_epoch - 1]
+    log_metadata(
+        metadata={
+            "training": {
+                "base_model": config.base_model,
+                "best_epoch": result.best_epoch,
+                "epochs_run": len(result.history),
+                "val_f1": best["val_f1"],
+                "val_loss": best["val_loss"],
+                "samples_per_second": result.samples_per_second,
+                "params": config.to_dict(),
+            },
+            "mlflow_run_id": mlflow.active_run().info.run_id,
+        },
+        infer_model=True,
+    )
+    return result.classifier

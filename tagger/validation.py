@@ -1,0 +1,145 @@
+"""Data validation with a Great Expectations 1.x suite, run on an ephemeral context.
+
+GE is called directly (zenml's GE integration needs GE < 1.0). The result is a plain
+`ValidationReport` so a failed run can name every broken expectation with example values.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from tagger.data import COLUMNS, FEATURE_COLUMNS, LABEL_COLUMN, LABELS
+
+logger = logging.getLogger(__name__)
+
+MAX_TITLE_CHARS = 300
+MAX_DESCRIPTION_CHARS = 5000
+
+
+@dataclass(frozen=True)
+class ExpectationResult:
+    expectation: str
+    column: str
+    success: bool
+    unexpected_count: int = 0
+    examples: list[str] = field(default_factory=list)
+    observed: str = ""
+    error: str = ""
+
+    def describe(self) -> str:
+        where = f" on {self.column!r}" if self.column else ""
+        if self.error:
+            detail = self.error
+        elif self.examples:
+            detail = f"{self.unexpected_count} unexpected, e.g. {self.examples}"
+        else:
+            detail = f"observed {self.observed}" if self.observed else ""
+        return f"{self.expectation}{where}" + (f": {detail}" if detail else "")
+
+
+@dataclass
+class ValidationReport:
+    suite: str
+    success: bool
+    row_count: int
+    results: list[ExpectationResult]
+
+    @property
+    def failures(self) -> list[ExpectationResult]:
+        return [r for r in self.results if not r.success]
+
+    def summary(self) -> str:
+        passed = len(self.results) - len(self.failures)
+        lines = [f"{self.suite}: {passed}/{len(self.results)} expectations passed"]
+        lines += [f"  - {failure.describe()}" for failure in self.failures]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ValidationReport:
+        return cls(
+            suite=data["suite"],
+            success=bool(data["success"]),
+            row_count=int(data["row_count"]),
+            results=[ExpectationResult(**r) for r in data["results"]],
+        )
+
+
+class DataValidationError(ValueError):
+    """Raised when a dataset fails its expectations; the message lists every failure."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        super().__init__("dataset failed validation\n" + report.summary())
+        self.report = report
+
+
+def _expectations(with_labels: bool, labels: tuple[str, ...]) -> list:
+    import great_expectations.expectations as gxe
+
+    columns = list(COLUMNS) if with_labels else [c for c in COLUMNS if c != LABEL_COLUMN]
+    expectations = [
+        gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.ExpectColumnValuesToBeUnique(column="id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="title"),
+        gxe.ExpectColumnValueLengthsToBeBetween(
+            column="title", min_value=1, max_value=MAX_TITLE_CHARS
+        ),
+        gxe.ExpectColumnValueLengthsToBeBetween(
+            column="description", min_value=0, max_value=MAX_DESCRIPTION_CHARS
+        ),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=list(FEATURE_COLUMNS)),
+    ]
+    if with_labels:
+        expectations += [
+            gxe.ExpectColumnValuesToNotBeNull(column=LABEL_COLUMN),
+            gxe.ExpectColumnValuesToBeInSet(column=LABEL_COLUMN, value_set=list(labels)),
+        ]
+    return expectations
+
+
+def _result(raw) -> ExpectationResult:
+    config = raw.expectation_config
+    kwargs = config.kwargs
+    column = kwargs.get("column") or ",".join(kwargs.get("column_list") or [])
+    details = raw.result or {}
+    examples = details.get("partial_unexpected_list") or []
+    observed = details.get("observed_value", "")
+    error = ""
+    info = raw.exception_info or {}
+    if info.get("raised_exception"):
+        error = str(info.get("exception_message", "")).strip().splitlines()[0][:300]
+    return ExpectationResult(
+        expectation=config.type,
+        column=column,
+        success=bool(raw.success),
+        unexpected_count=int(details.get("unexpected_count") or 0),
+        examples=[str(e)[:120] for e in examples[:5]],
+        observed=str(observed)[:300],
+        error=error,
+    )
+
+
+def validate(
+    df: pd.DataFrame, with_labels: bool = True, labels: tuple[str, ...] = LABELS
+) -> ValidationReport:
+    """Run the project's expectation suite on `df` and report every result, passed or not."""
+    import great_expectations as gx
+
+    suite_name = "projects" if with_labels else "projects_unlabelled"
+    context = gx.get_context(mode="ephemeral")
+    asset = context.data_sources.add_pandas("pandas").add_dataframe_asset(name="projects")
+    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
+        batch_parameters={"dataframe": df}
+    )
+    suite = gx.ExpectationSuite(name=suite_name, expectations=_expectations(with_labels, labels))
+    outcome = batch.validate(suite, result_format="SUMMARY")
+    results = [_result(r) for r in outcome.results]
+    report = ValidationReport(suite_name, all(r.success for r in results), len(df), results)
+    logger.info(report.summary())
+    return report
