@@ -71,6 +71,7 @@ class TextClassifier:
             num_labels=len(labels),
             id2label=dict(enumerate(labels)),
             label2id={label: i for i, label in enumerate(labels)},
+            ignore_mismatched_sizes=True,
             **kwargs,
         )
         tokenizer = AutoTokenizer.from_pretrained(path)

@@ -110,10 +110,6 @@ def _result(raw) -> ExpectationResult:
     details = raw.result or {}
     examples = details.get("partial_unexpected_list") or []
     observed = details.get("observed_value", "")
-    error = ""
-    info = raw.exception_info or {}
-    if info.get("raised_exception"):
-        error = str(info.get("exception_message", "")).strip().splitlines()[0][:300]
     return ExpectationResult(
         expectation=config.type,
         column=column,
@@ -121,8 +117,18 @@ def _result(raw) -> ExpectationResult:
         unexpected_count=int(details.get("unexpected_count") or 0),
         examples=[str(e)[:120] for e in examples[:5]],
         observed=str(observed)[:300],
-        error=error,
+        error=_exception_message(raw.exception_info or {}),
     )
+
+
+def _exception_message(info: dict) -> str:
+    """GE reports errors flat or keyed by metric; either way keep the first message."""
+    candidates = [info] if "raised_exception" in info else list(info.values())
+    for candidate in candidates:
+        if isinstance(candidate, dict) and candidate.get("raised_exception"):
+            message = str(candidate.get("exception_message") or "").strip()
+            return message.splitlines()[0][:300] if message else "raised an exception"
+    return ""
 
 
 def validate(

@@ -1,0 +1,53 @@
+# One entry point for a fresh machine: `make run` (the main job) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export ZENML_ANALYTICS_OPT_IN := false
+export ZENML_AUTO_OPEN_DASHBOARD := false
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup stacks run train test test-fast lint format bench dashboard clean
+
+setup: $(STAMP) .zen/config.yaml stacks
+
+# torch goes first and alone, then everything else with torch held at the same pin.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c <(echo torch==2.13.0) -e '.[dev]'
+	touch $(STAMP)
+
+.zen/config.yaml: $(STAMP)
+	$(VENV)/bin/zenml init >/dev/null
+
+stacks: $(STAMP) .zen/config.yaml
+	$(PY) -m stacks.register --activate local
+
+run: setup
+	$(PY) run.py
+
+train: setup
+	$(PY) run.py train
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not behavior"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check . && $(VENV)/bin/ruff check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+bench: setup
+	$(PY) -m benchmarks
+
+dashboard: setup
+	$(VENV)/bin/zenml login --local
+
+clean:
+	rm -rf .artifacts .zen .pytest_cache benchmarks/results

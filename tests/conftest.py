@@ -1,0 +1,108 @@
+"""Every test session gets a throw-away ZenML store and a local stack built from stacks/local.yaml.
+
+The environment is set before anything imports zenml, so the user's own ZenML config,
+active stack and artifacts are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="tagger-tests-"))
+os.environ.update(
+    ZENML_CONFIG_PATH=str(_SESSION_DIR / "zenml-config"),
+    ZENML_ANALYTICS_OPT_IN="false",
+    ZENML_AUTO_OPEN_DASHBOARD="false",
+    ZENML_ENABLE_REPO_INIT_WARNINGS="false",
+    HF_HUB_OFFLINE="1",
+    TOKENIZERS_PARALLELISM="false",
+)
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATASET = PROJECT_ROOT.parent / "shared" / "datasets" / "madewithml" / "dataset.csv"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+@pytest.fixture(scope="session")
+def projects() -> pd.DataFrame:
+    from tagger.data import DEFAULT_DATASET, read_csv
+
+    return read_csv(DEFAULT_DATASET)
+
+
+@pytest.fixture(scope="session")
+def shared_dataset() -> Path:
+    if not SHARED_DATASET.exists():
+        pytest.skip(f"../shared's dataset is not here ({SHARED_DATASET})")
+    return SHARED_DATASET
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(session_dir: Path, projects: pd.DataFrame) -> Path:
+    """A tiny, randomly initialised BERT and a word-level vocab built from our data: no download."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from tagger.data import texts_of
+
+    words = sorted({w for t in texts_of(projects) for w in re.findall(r"\w+|[^\w\s]", t.lower())})
+    directory = session_dir / "tiny-bert"
+    directory.mkdir()
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(tokens)}, do_lower_case=True)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_params(tiny_model_dir: Path) -> dict:
+    """Training parameters that make the tiny model learn the embedded data in seconds."""
+    return {
+        "base_model": str(tiny_model_dir),
+        "max_length": 64,
+        "batch_size": 16,
+        "learning_rate": 5e-3,
+        "epochs": 10,
+        "patience": 10,
+        "warmup_ratio": 0.0,
+    }
+
+
+@pytest.fixture(scope="session")
+def zenml_stack(session_dir: Path):
+    """The project's local stack, registered in the throw-away store and made active by env var."""
+    from zenml.client import Client
+
+    from stacks.register import STACKS_DIR, load_stack_file, register
+
+    client = Client()
+    os.environ["ZENML_ACTIVE_PROJECT_ID"] = str(client.zen_store.list_projects().items[0].id)
+    spec = load_stack_file(STACKS_DIR / "local.yaml")
+    spec["components"]["artifact_store"]["configuration"]["path"] = str(session_dir / "artifacts")
+    stack = client.get_stack(register(spec))
+    os.environ["ZENML_ACTIVE_STACK_ID"] = str(stack.id)
+    assert client.active_stack_model.id == stack.id
+    return stack

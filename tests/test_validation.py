@@ -1,0 +1,94 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tagger.data import read_csv
+from tagger.validation import DataValidationError, ValidationReport, validate
+
+
+def _failed(report: ValidationReport) -> dict[tuple[str, str], object]:
+    return {(f.expectation, f.column): f for f in report.failures}
+
+
+def test_suite_passes_on_the_embedded_dataset(projects: pd.DataFrame):
+    report = validate(projects)
+    assert report.success, report.summary()
+    assert report.row_count == len(projects)
+    assert len(report.results) == 9
+
+
+def test_suite_passes_on_the_shared_dataset(shared_dataset: Path):
+    report = validate(read_csv(shared_dataset))
+    assert report.success, report.summary()
+
+
+def test_missing_column_is_named(projects: pd.DataFrame):
+    report = validate(projects.drop(columns=["created_on"]))
+    failed = _failed(report)
+    assert ("expect_table_columns_to_match_set", "") in failed
+    assert "created_on" not in failed[("expect_table_columns_to_match_set", "")].observed
+    assert "expect_table_columns_to_match_set" in report.summary()
+
+
+def test_unknown_tag_is_listed_with_examples(projects: pd.DataFrame):
+    bad = projects.copy()
+    bad.loc[[3, 9], "tag"] = "robotics"
+    failure = _failed(validate(bad))[("expect_column_values_to_be_in_set", "tag")]
+    assert failure.unexpected_count == 2
+    assert failure.examples == ["robotics", "robotics"]
+
+
+def test_duplicates_fail_on_id_and_on_title_description(projects: pd.DataFrame):
+    bad = pd.concat([projects, projects.iloc[[0]]], ignore_index=True)
+    failed = _failed(validate(bad))
+    assert failed[("expect_column_values_to_be_unique", "id")].unexpected_count == 2
+    assert ("expect_compound_columns_to_be_unique", "title,description") in failed
+
+
+def test_nulls_and_length_bounds(projects: pd.DataFrame):
+    bad = projects.copy()
+    bad.loc[0, "title"] = None
+    bad.loc[1, "tag"] = None
+    bad.loc[2, "description"] = "x" * 6000
+    failed = _failed(validate(bad))
+    assert ("expect_column_values_to_not_be_null", "title") in failed
+    assert ("expect_column_values_to_not_be_null", "tag") in failed
+    assert ("expect_column_value_lengths_to_be_between", "description") in failed
+
+
+def test_header_only_file_fails_the_row_count(tmp_path: Path):
+    path = tmp_path / "empty.csv"
+    path.write_text("id,created_on,title,description,tag\n")
+    report = validate(read_csv(path))
+    assert ("expect_table_row_count_to_be_between", "") in _failed(report)
+
+
+def test_a_non_dataset_csv_fails_with_every_column_expectation(tmp_path: Path):
+    path = tmp_path / "other.csv"
+    path.write_text("name,score\nalice,3\nbob,4\n")
+    report = validate(read_csv(path))
+    assert not report.success
+    assert ("expect_table_columns_to_match_set", "") in _failed(report)
+    missing = _failed(report)[("expect_column_values_to_be_unique", "id")]
+    assert missing.error, "an expectation on a missing column reports the error"
+
+
+def test_unlabelled_suite_expects_no_tag_column(projects: pd.DataFrame):
+    assert validate(projects.drop(columns=["tag"]), with_labels=False).success
+    assert not validate(projects, with_labels=False).success
+
+
+def test_error_message_lists_every_failure(projects: pd.DataFrame):
+    bad = projects.copy()
+    bad.loc[0, "tag"] = "robotics"
+    bad.loc[1, "id"] = bad.loc[2, "id"]
+    error = DataValidationError(validate(bad))
+    assert "expect_column_values_to_be_in_set on 'tag'" in str(error)
+    assert "expect_column_values_to_be_unique on 'id'" in str(error)
+    assert "7/9 expectations passed" in str(error)
+
+
+def test_report_round_trips(projects: pd.DataFrame):
+    report = validate(projects.head(20))
+    assert ValidationReport.from_dict(report.to_dict()) == report
