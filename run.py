@@ -27,6 +27,36 @@ def _write_json(path: str | None, payload: dict[str, Any]) -> None:
     click.echo(text)
 
 
+def _failure_summary(run_id: str) -> str:
+    """The exception of each failed step, without the framework's stack frames."""
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    run = Client().get_pipeline_run(run_id)
+    lines = [f"pipeline run {run.name} failed"]
+    for step in run.steps.values():
+        if step.status == ExecutionStatus.FAILED and step.exception_info:
+            trace = step.exception_info.traceback.rstrip().splitlines()
+            start = max(i for i, line in enumerate(trace) if line.startswith("  File ")) + 1
+            while start < len(trace) and trace[start].startswith(" "):
+                start += 1
+            lines += [f"step {step.name}:", *trace[start:]]
+    return "\n".join(lines)
+
+
+def _run_pipeline(pipeline: Any) -> Any:
+    """Run, and turn a failed run into a short error that names what failed and why."""
+    from zenml.client import Client
+
+    try:
+        return pipeline()
+    except RuntimeError as exc:
+        if "Pipeline run has failed" not in str(exc):
+            raise
+        last = Client().get_pipeline(pipeline.name).last_run
+        raise click.ClickException(_failure_summary(str(last.id))) from exc
+
+
 def run_training(
     config: Path = DEFAULT_TRAIN_CONFIG,
     dataset_loc: str | None = None,
@@ -40,7 +70,7 @@ def run_training(
         options["parameters"] = {"dataset_loc": dataset_loc}
     if not enable_cache:
         options["enable_cache"] = False
-    run = training_pipeline.with_options(**options)()
+    run = _run_pipeline(training_pipeline.with_options(**options))
     version = run.model_version
     report = run.steps["evaluate_model"].output.load()
     return {
@@ -61,8 +91,13 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command(help="Validate, split, train and evaluate; records a new model version.")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=DEFAULT_TRAIN_CONFIG, show_default=True, help="pipeline run config")
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=DEFAULT_TRAIN_CONFIG,
+    show_default=True,
+    help="pipeline run config",
+)
 @click.option("--dataset-loc", help="CSV path or http(s) URL (overrides the config)")
 @click.option("--no-cache", is_flag=True, help="rerun every step")
 @click.option("--results-fp", type=click.Path(dir_okay=False), help="write the summary JSON here")

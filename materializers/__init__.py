@@ -1,6 +1,12 @@
 """Materializers for the project's own artifact types: plain files, no pickle, any artifact store."""
 
 from materializers.classifier import ClassifierMaterializer
+from materializers.dataframe import HashedDataFrameMaterializer
 from materializers.reports import EvaluationReportMaterializer, ValidationReportMaterializer
 
-__all__ = ["ClassifierMaterializer", "EvaluationReportMaterializer", "ValidationReportMaterializer"]
+__all__ = [
+    "ClassifierMaterializer",
+    "EvaluationReportMaterializer",
+    "HashedDataFrameMaterializer",
+    "ValidationReportMaterializer",
+]

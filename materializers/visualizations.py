@@ -24,20 +24,34 @@ def _page(title: str, body: str) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th class='l'>{h}</th>" if i == 0 else f"<th>{h}</th>" for i, h in enumerate(header))
+    head = "".join(
+        f"<th class='l'>{h}</th>" if i == 0 else f"<th>{h}</th>" for i, h in enumerate(header)
+    )
     body = "".join(
-        "<tr>" + "".join(f"<td class='l'>{c}</td>" if i == 0 else f"<td>{c}</td>" for i, c in enumerate(row)) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td class='l'>{c}</td>" if i == 0 else f"<td>{c}</td>" for i, c in enumerate(row)
+        )
+        + "</tr>"
         for row in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _score_row(name: str, s: Scores) -> list[str]:
-    return [escape(name), f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.num_samples)]
+    return [
+        escape(name),
+        f"{s.precision:.3f}",
+        f"{s.recall:.3f}",
+        f"{s.f1:.3f}",
+        str(s.num_samples),
+    ]
 
 
 def validation_html(report: ValidationReport) -> str:
-    status = "<span class='ok'>PASSED</span>" if report.success else "<span class='bad'>FAILED</span>"
+    status = (
+        "<span class='ok'>PASSED</span>" if report.success else "<span class='bad'>FAILED</span>"
+    )
     rows = [
         [
             escape(r.expectation),
@@ -61,9 +75,13 @@ def _heat(value: int, row_total: int) -> str:
 
 
 def confusion_html(labels: list[str], matrix: list[list[int]]) -> str:
-    head = "<th class='l'>true \\ predicted</th>" + "".join(f"<th>{escape(l)}</th>" for l in labels)
+    head = "<th class='l'>true \\ predicted</th>" + "".join(
+        f"<th>{escape(label)}</th>" for label in labels
+    )
     rows = "".join(
-        f"<tr><td class='l'>{escape(label)}</td>" + "".join(_heat(v, sum(row)) for v in row) + "</tr>"
+        f"<tr><td class='l'>{escape(label)}</td>"
+        + "".join(_heat(v, sum(row)) for v in row)
+        + "</tr>"
         for label, row in zip(labels, matrix, strict=True)
     )
     return f"<table><tr>{head}</tr>{rows}</table>"
@@ -71,9 +89,13 @@ def confusion_html(labels: list[str], matrix: list[list[int]]) -> str:
 
 def evaluation_html(report: EvaluationReport) -> str:
     header = ["", "precision", "recall", "f1", "samples"]
-    body = f"<p>accuracy <b>{report.accuracy:.3f}</b>, weighted F1 <b>{report.overall.f1:.3f}</b></p>"
+    body = (
+        f"<p>accuracy <b>{report.accuracy:.3f}</b>, weighted F1 <b>{report.overall.f1:.3f}</b></p>"
+    )
     body += "<h3>Overall (weighted)</h3>" + _table(header, [_score_row("overall", report.overall)])
-    body += "<h3>Per class</h3>" + _table(header, [_score_row(k, v) for k, v in report.per_class.items()])
+    body += "<h3>Per class</h3>" + _table(
+        header, [_score_row(k, v) for k, v in report.per_class.items()]
+    )
     body += "<h3>Slices</h3>" + _table(header, [_score_row(k, v) for k, v in report.slices.items()])
     body += "<h3>Confusion matrix</h3>" + confusion_html(report.labels, report.confusion)
     return _page("Evaluation", body)

@@ -7,12 +7,11 @@ from typing import Any
 from zenml import pipeline
 
 from steps import evaluate_model, load_data, split_data, train_model, validate_data
-from tagger.data import DEFAULT_DATASET
 
 
 @pipeline
 def training_pipeline(
-    dataset_loc: str = str(DEFAULT_DATASET),
+    dataset_loc: str | None = None,
     val_size: float = 0.1,
     test_size: float = 0.2,
     seed: int = 1234,

@@ -5,24 +5,33 @@ from __future__ import annotations
 from typing import Annotated
 
 import pandas as pd
-from zenml import log_metadata, save_artifact, step
+from zenml import save_artifact, step
 from zenml.logger import get_logger
 
-from materializers import ValidationReportMaterializer
+from materializers import HashedDataFrameMaterializer, ValidationReportMaterializer
+from steps.metadata import record
 from tagger import data
 from tagger.validation import DataValidationError, ValidationReport, validate
 
 logger = get_logger(__name__)
 
 
-@step
-def load_data(dataset_loc: str = str(data.DEFAULT_DATASET)) -> Annotated[pd.DataFrame, "dataset"]:
-    """Read the dataset from a path or URL and record where it came from and what it was."""
-    df = data.read_csv(dataset_loc)
-    info = {"source": dataset_loc, "rows": len(df), "fingerprint": data.fingerprint(df)}
+@step(enable_cache=False, output_materializers=HashedDataFrameMaterializer)
+def load_data(dataset_loc: str | None = None) -> Annotated[pd.DataFrame, "dataset"]:
+    """Read the dataset from a path or URL and record where it came from and what it was.
+
+    No location means the embedded default dataset of the code that runs the step.
+    Never cached: the file behind a location can change. Its output is content-hashed, so the
+    steps after it are cached exactly when the data is the same.
+    """
+    location = dataset_loc or str(data.DEFAULT_DATASET)
+    df = data.read_csv(location)
+    info = {"source": location, "rows": len(df), "fingerprint": data.fingerprint(df)}
     if data.LABEL_COLUMN in df:
-        info["tag_counts"] = {str(k): int(v) for k, v in df[data.LABEL_COLUMN].value_counts().items()}
-    log_metadata(metadata={"dataset": info}, infer_model=True)
+        info["tag_counts"] = {
+            str(k): int(v) for k, v in df[data.LABEL_COLUMN].value_counts().items()
+        }
+    record({"dataset": info})
     return df
 
 
@@ -52,5 +61,7 @@ def split_data(
 ]:
     """Stratified, seeded split. Takes the report so splitting waits for a passed validation."""
     train, val, test = data.split(dataset, val_size=val_size, test_size=test_size, seed=seed)
-    logger.info("split %d rows -> train %d, val %d, test %d", len(dataset), len(train), len(val), len(test))
+    logger.info(
+        "split %d rows -> train %d, val %d, test %d", len(dataset), len(train), len(val), len(test)
+    )
     return train, val, test

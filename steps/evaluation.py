@@ -6,8 +6,9 @@ from typing import Annotated
 
 import mlflow
 import pandas as pd
-from zenml import log_metadata, step
+from zenml import step
 
+from steps.metadata import record
 from tagger.evaluation import EvaluationReport, evaluate
 from tagger.model import TextClassifier
 
@@ -19,5 +20,5 @@ def evaluate_model(
     report = evaluate(classifier, test_set)
     metrics = report.metrics()
     mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
-    log_metadata(metadata={"metrics": metrics}, infer_model=True)
+    record({"metrics": metrics})
     return report

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 import mlflow
 import pandas as pd
-from zenml import ArtifactConfig, log_metadata, step
+from zenml import ArtifactConfig, step
 from zenml.enums import ArtifactType
 
+from steps.metadata import record
 from tagger.data import texts_of
 from tagger.model import TextClassifier
 from tagger.training import TrainConfig, train
@@ -36,8 +37,8 @@ def train_model(
         on_epoch_end=_log_epoch,
     )
     best = result.history[result.best_epoch - 1]
-    log_metadata(
-        metadata={
+    record(
+        {
             "training": {
                 "base_model": config.base_model,
                 "best_epoch": result.best_epoch,
@@ -48,7 +49,6 @@ def train_model(
                 "params": config.to_dict(),
             },
             "mlflow_run_id": mlflow.active_run().info.run_id,
-        },
-        infer_model=True,
+        }
     )
     return result.classifier

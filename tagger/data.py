@@ -31,7 +31,7 @@ def read_csv(location: str | Path) -> pd.DataFrame:
     location = str(location)
     try:
         if location.startswith(("http://", "https://")):
-            with urllib.request.urlopen(location, timeout=60) as response:  # noqa: S310
+            with urllib.request.urlopen(location, timeout=60) as response:
                 raw = response.read()
         else:
             raw = Path(location).read_bytes()

@@ -13,7 +13,9 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 from tagger.data import texts_of
 from tagger.model import TextClassifier
 
-_LLM_WORDS = re.compile(r"\b(?:llms?|large language models?|transformers?|gpt[-\w]*|bert|llama)\b", re.I)
+_LLM_WORDS = re.compile(
+    r"\b(?:llms?|large language models?|transformers?|gpt[-\w]*|bert|llama)\b", re.I
+)
 
 
 def _is_llm_nlp(df: pd.DataFrame) -> pd.Series:
@@ -80,9 +82,7 @@ class EvaluationReport:
 def _scores(y_true: Sequence[str], y_pred: Sequence[str], average: str) -> Scores:
     if not len(y_true):
         return Scores(0.0, 0.0, 0.0, 0)
-    p, r, f, _ = precision_recall_fscore_support(
-        y_true, y_pred, average=average, zero_division=0
-    )
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
     return Scores(float(p), float(r), float(f), len(y_true))
 
 

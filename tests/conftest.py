@@ -1,7 +1,9 @@
 """Every test session gets a throw-away ZenML store and a local stack built from stacks/local.yaml.
 
 The environment is set before anything imports zenml, so the user's own ZenML config,
-active stack and artifacts are never touched.
+active stack and artifacts are never touched. The repository path points at an empty
+directory: otherwise the client would rewrite the project's `.zen/config.yaml` to ids
+that exist only in the throw-away store.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="tagger-tests-"))
 os.environ.update(
     ZENML_CONFIG_PATH=str(_SESSION_DIR / "zenml-config"),
+    ZENML_REPOSITORY_PATH=str(_SESSION_DIR),
     ZENML_ANALYTICS_OPT_IN="false",
     ZENML_AUTO_OPEN_DASHBOARD="false",
     ZENML_ENABLE_REPO_INIT_WARNINGS="false",
@@ -24,8 +28,9 @@ os.environ.update(
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from zenml.utils import source_utils  # noqa: E402
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+source_utils.set_custom_source_root(str(PROJECT_ROOT))
 SHARED_DATASET = PROJECT_ROOT.parent / "shared" / "datasets" / "madewithml" / "dataset.csv"
 
 
@@ -93,16 +98,14 @@ def tiny_params(tiny_model_dir: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def zenml_stack(session_dir: Path):
-    """The project's local stack, registered in the throw-away store and made active by env var."""
+    """The project's local stack, registered and activated in the throw-away store."""
     from zenml.client import Client
 
     from stacks.register import STACKS_DIR, load_stack_file, register
 
     client = Client()
-    os.environ["ZENML_ACTIVE_PROJECT_ID"] = str(client.zen_store.list_projects().items[0].id)
+    assert client.root is None, "tests must not use the project's ZenML repository config"
     spec = load_stack_file(STACKS_DIR / "local.yaml")
     spec["components"]["artifact_store"]["configuration"]["path"] = str(session_dir / "artifacts")
-    stack = client.get_stack(register(spec))
-    os.environ["ZENML_ACTIVE_STACK_ID"] = str(stack.id)
-    assert client.active_stack_model.id == stack.id
-    return stack
+    client.activate_stack(register(spec))
+    return client.active_stack_model

@@ -13,7 +13,9 @@ def scored() -> EvaluationReport:
         {
             "title": ["a", "b", "c", "d", "BERT tagger", "e f g h i j k l", "m", "n"],
             "description": [""] * 4 + ["uses a transformer", "long enough text here", "", ""],
-            "tag": ["computer-vision"] * 4 + ["natural-language-processing"] * 2 + ["mlops", "other"],
+            "tag": ["computer-vision"] * 4
+            + ["natural-language-processing"] * 2
+            + ["mlops", "other"],
         }
     )
     predictions = ["computer-vision"] * 3 + ["natural-language-processing"] * 3 + ["other", "other"]

@@ -31,7 +31,9 @@ def test_bundle_round_trip_predicts_identically(tiny_model_dir: Path, tmp_path: 
     assert not any(name.endswith((".bin", ".pkl", ".pt")) for name in files)
     loaded = TextClassifier.load(tmp_path / "bundle")
     assert loaded.info == classifier.info
-    np.testing.assert_allclose(loaded.predict_proba(TEXTS), classifier.predict_proba(TEXTS), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict_proba(TEXTS), classifier.predict_proba(TEXTS), atol=1e-6
+    )
     assert loaded.predict(TEXTS) == classifier.predict(TEXTS)
 
 

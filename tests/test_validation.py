@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from tagger.data import read_csv
 from tagger.validation import DataValidationError, ValidationReport, validate

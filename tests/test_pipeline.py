@@ -1,0 +1,114 @@
+"""The training pipeline, end to end, on the project's local stack in a throw-away store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from zenml.client import Client
+from zenml.enums import ExecutionStatus
+
+from pipelines import training_pipeline
+from run import DEFAULT_TRAIN_CONFIG
+from tagger.data import LABELS, fingerprint
+from tagger.evaluation import EvaluationReport
+from tagger.model import TextClassifier
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("zenml_stack")]
+
+MODEL = "tagger-test"
+STEPS = ["load_data", "validate_data", "split_data", "train_model", "evaluate_model"]
+
+
+def _run(tiny_params: dict, **parameters):
+    from zenml import Model
+
+    pipeline = training_pipeline.with_options(
+        config_path=str(DEFAULT_TRAIN_CONFIG),
+        model=Model(name=MODEL),
+        parameters={"train_params": tiny_params, **parameters},
+    )
+    return pipeline()
+
+
+@pytest.fixture(scope="module")
+def first_run(tiny_params: dict):
+    return _run(tiny_params)
+
+
+def test_run_completes_with_every_step(first_run):
+    assert first_run.status == ExecutionStatus.COMPLETED
+    assert sorted(first_run.steps) == sorted(STEPS)
+
+
+def test_model_version_holds_metadata_and_artifacts(first_run, projects: pd.DataFrame):
+    version = Client().get_model_version(MODEL, first_run.model_version.number)
+    metadata = version.run_metadata
+    assert metadata["dataset"]["fingerprint"] == fingerprint(projects)
+    assert metadata["dataset"]["rows"] == len(projects)
+    assert metadata["training"]["base_model"].endswith("tiny-bert")
+    assert 0.0 <= metadata["metrics"]["f1"] <= 1.0
+    assert set(metadata["metrics"]) >= {"f1", "accuracy", "f1_mlops", "f1_slice_short_text"}
+
+    assert "classifier" in version.model_artifact_ids
+    classifier = version.get_model_artifact("classifier").load()
+    assert isinstance(classifier, TextClassifier) and classifier.labels == LABELS
+    assert len(classifier.predict(["YOLO object detection on drone footage"])) == 1
+
+    data_artifacts = set(version.data_artifact_ids)
+    assert {"dataset", "train_set", "test_set"} <= data_artifacts
+    report = version.get_artifact("evaluation_report").load()
+    assert isinstance(report, EvaluationReport)
+    assert report.overall.f1 == pytest.approx(metadata["metrics"]["f1"])
+    assert version.get_artifact("validation_report").load().success
+
+
+def test_artifacts_have_visualizations(first_run):
+    for step_name, output in [
+        ("validate_data", "validation_report"),
+        ("train_model", "classifier"),
+        ("evaluate_model", "evaluation_report"),
+    ]:
+        artifact = first_run.steps[step_name].outputs[output][0]
+        assert artifact.visualizations, f"{output} has no visualization"
+        assert Path(artifact.visualizations[0].uri).read_text().startswith("<html>")
+
+
+def test_mlflow_run_is_recorded(first_run):
+    metadata = Client().get_model_version(MODEL, first_run.model_version.number).run_metadata
+    tracker = Client().active_stack.experiment_tracker
+    mlflow.set_tracking_uri(tracker.get_tracking_uri())
+    run = mlflow.get_run(metadata["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["base_model"] == metadata["training"]["base_model"]
+    assert run.data.metrics["test_f1"] == pytest.approx(metadata["metrics"]["f1"])
+    assert "val_loss" in run.data.metrics
+
+
+def test_second_run_reuses_the_finished_steps(first_run, tiny_params: dict):
+    second = _run(tiny_params)
+    statuses = {name: step.status for name, step in second.steps.items()}
+    assert statuses["load_data"] == ExecutionStatus.COMPLETED
+    for name in ["validate_data", "split_data", "train_model", "evaluate_model"]:
+        assert statuses[name] == ExecutionStatus.CACHED, statuses
+    assert second.model_version.number == first_run.model_version.number + 1
+
+
+def test_bad_csv_stops_before_training(tmp_path: Path, projects: pd.DataFrame, tiny_params: dict):
+    bad = projects.copy()
+    bad.loc[0, "tag"] = "robotics"
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    with pytest.raises(RuntimeError, match="failure in step\\(s\\): validate_data"):
+        _run(tiny_params, dataset_loc=str(path))
+    run = Client().get_pipeline("training_pipeline").last_run
+    assert run.status == ExecutionStatus.FAILED
+    failed = run.steps["validate_data"]
+    assert failed.status == ExecutionStatus.FAILED
+    assert "DataValidationError" in failed.exception_info.traceback
+    assert "expect_column_values_to_be_in_set on 'tag'" in failed.exception_info.traceback
+    assert "train_model" not in run.steps
+    kept = Client().get_artifact_version("validation_report")
+    assert not kept.load().success
