@@ -67,7 +67,10 @@ class EvaluationReport:
         )
 
     def metrics(self) -> dict[str, float]:
-        """Flat name -> value view, for MLflow, model-version metadata and results files."""
+        """Flat name -> value view, for MLflow, model-version metadata and results files.
+
+        Empty slices are left out: an F1 of 0 over no samples would read as a failure.
+        """
         flat = {
             "f1": self.overall.f1,
             "precision": self.overall.precision,
@@ -75,7 +78,11 @@ class EvaluationReport:
             "accuracy": self.accuracy,
         }
         flat |= {f"f1_{label}": scores.f1 for label, scores in self.per_class.items()}
-        flat |= {f"f1_slice_{name}": scores.f1 for name, scores in self.slices.items()}
+        flat |= {
+            f"f1_slice_{name}": scores.f1
+            for name, scores in self.slices.items()
+            if scores.num_samples
+        }
         return flat
 
 

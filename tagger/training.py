@@ -188,7 +188,7 @@ def train(
             "samples_per_second": len(train_data) / elapsed,
         }
         result.history.append({"epoch": epoch, **metrics})
-        logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in metrics.items()})
+        logger.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
         if on_epoch_end is not None:
             on_epoch_end(epoch, metrics)
         if metrics["val_loss"] < best_loss:

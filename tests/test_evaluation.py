@@ -57,3 +57,11 @@ def test_round_trip_and_flat_metrics(scored: EvaluationReport):
     assert metrics["f1"] == scored.overall.f1
     assert metrics["f1_mlops"] == 0.0
     assert set(metrics) >= {"accuracy", "f1_slice_llm_nlp", "f1_slice_short_text"}
+
+
+def test_empty_slices_are_left_out_of_the_flat_metrics():
+    df = pd.DataFrame(
+        {"title": ["a long title with many words in it"], "description": ["x"], "tag": ["mlops"]}
+    )
+    metrics = score_predictions(df, ["mlops"], LABELS).metrics()
+    assert "f1_slice_short_text" not in metrics and "f1_slice_llm_nlp" not in metrics

@@ -1,0 +1,137 @@
+"""Training benchmarks (issue: the spine).
+
+- loop throughput: the project's loop called directly vs the raw loop (samples/s ratio);
+- the same loop inside the pipeline's `train_model` step vs called directly (samples/s ratio);
+- `python run.py train` wall time on the embedded data and on ../shared's dataset, and the cached rerun;
+- quality: weighted F1 on the stratified 20% test split (seed 1234) of ../shared's dataset, next to
+  TF-IDF + logistic regression fitted on the same 80%.
+
+    python -m benchmarks.training        (or: make bench)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.env import PROJECT_ROOT, RESULTS_DIR, SHARED_DATASET, WORK_DIR, activate_local_stack
+
+THROUGHPUT_EPOCHS = 2
+
+
+def run_cli(*args: str) -> tuple[float, dict]:
+    out = WORK_DIR / f"result-{time.time_ns()}.json"
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "run.py", "train", *args, "--results-fp", str(out)],
+        cwd=PROJECT_ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started, json.loads(out.read_text())
+
+
+def tfidf_f1(train_df, test_df) -> float:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.pipeline import make_pipeline
+
+    from tagger.data import texts_of
+
+    baseline = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+        LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced"),
+    )
+    baseline.fit(texts_of(train_df), train_df["tag"])
+    return float(f1_score(test_df["tag"], baseline.predict(texts_of(test_df)), average="weighted"))
+
+
+def loop_throughput(dataset: Path) -> dict:
+    from benchmarks.raw_loop import raw_train_samples_per_second
+    from tagger.data import LABELS, read_csv, split, texts_of
+    from tagger.model import resolve_base_model
+    from tagger.training import TrainConfig, train
+
+    train_df, val_df, _ = split(read_csv(dataset), val_size=0.1, test_size=0.2, seed=1234)
+    texts, tags = texts_of(train_df), train_df["tag"].tolist()
+    raw = raw_train_samples_per_second(
+        resolve_base_model("all-minilm-l6-v2"),
+        texts,
+        [LABELS.index(t) for t in tags],
+        len(LABELS),
+        THROUGHPUT_EPOCHS,
+    )
+    config = TrainConfig(epochs=THROUGHPUT_EPOCHS, patience=THROUGHPUT_EPOCHS)
+    direct = train(config, texts, tags, texts_of(val_df), val_df["tag"].tolist())
+    return {"raw_loop_sps": raw, "direct_loop_sps": direct.samples_per_second}
+
+
+def main() -> None:
+    activate_local_stack()
+    results: dict = {}
+    have_shared = SHARED_DATASET.exists()
+    dataset = SHARED_DATASET if have_shared else PROJECT_ROOT / "data" / "projects.csv"
+    results["throughput_dataset"] = dataset.name
+    results |= loop_throughput(dataset)
+
+    wall, summary = run_cli()
+    results["cli_default_wall_s"] = wall
+    results["cli_default_test_f1"] = summary["metrics"]["f1"]
+    if have_shared:
+        wall, summary = run_cli("--dataset-loc", str(SHARED_DATASET))
+        results["cli_shared_wall_s"] = wall
+        results["cli_shared_test_f1"] = summary["metrics"]["f1"]
+        results["cli_shared_cached_wall_s"], _ = run_cli("--dataset-loc", str(SHARED_DATASET))
+        from zenml.client import Client
+
+        version = Client().get_model_version(summary["model"], summary["model_version"])
+        training = version.run_metadata["training"]
+        results["pipeline_step_sps"] = training["samples_per_second"]
+        results["pipeline_best_epoch"] = training["best_epoch"]
+
+        from tagger.data import read_csv, split
+
+        train_df, val_df, test_df = split(read_csv(SHARED_DATASET), 0.1, 0.2, seed=1234)
+        import pandas as pd
+
+        results["tfidf_logreg_test_f1"] = tfidf_f1(pd.concat([train_df, val_df]), test_df)
+
+    r = results
+    rows = [("loop (direct) vs raw loop, samples/s", r["direct_loop_sps"], r["raw_loop_sps"])]
+    if "pipeline_step_sps" in r:
+        rows.append(
+            (
+                "train_model step vs loop (direct), samples/s",
+                r["pipeline_step_sps"],
+                r["direct_loop_sps"],
+            )
+        )
+        rows.append(
+            (
+                "test F1: MiniLM pipeline vs TF-IDF+LR",
+                r["cli_shared_test_f1"],
+                r["tfidf_logreg_test_f1"],
+            )
+        )
+        rows.append(
+            (
+                "run.py train wall s: cached vs uncached (shared)",
+                r["cli_shared_cached_wall_s"],
+                r["cli_shared_wall_s"],
+            )
+        )
+    print("| measurement | ours | baseline | ratio |\n|---|---|---|---|")
+    for name, ours, base in rows:
+        print(f"| {name} | {ours:.3f} | {base:.3f} | {ours / base:.2f} |")
+    print(json.dumps(results, indent=2))
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "training.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
