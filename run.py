@@ -6,6 +6,9 @@ Examples:
     python run.py train --config configs/train.yaml
     python run.py train --dataset-loc https://example.org/projects.csv --results-fp results.json
     python run.py train --no-cache
+    python run.py models                            # versions, stages, metrics, MLflow runs
+    python run.py promote --version 3 --stage production [--force]
+    python run.py rollback                          # the previous production version is back
 """
 
 from __future__ import annotations
@@ -15,9 +18,49 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_TRAIN_CONFIG = PROJECT_ROOT / "configs" / "train.yaml"
+
+
+def _load_config(config: Path) -> dict[str, Any]:
+    return yaml.safe_load(config.read_text()) or {}
+
+
+def _model_name(config: Path) -> str:
+    return _load_config(config)["model"]["name"]
+
+
+def _policy(config: Path):
+    from tagger.promotion import PromotionPolicy
+
+    return PromotionPolicy.from_dict(_load_config(config)["parameters"].get("promotion_policy"))
+
+
+config_option = click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=DEFAULT_TRAIN_CONFIG,
+    show_default=True,
+    help="pipeline run config (model name, promotion policy)",
+)
+
+
+def _registry_errors(function):
+    """Registry mistakes (unknown version, refused promotion) are user errors, not tracebacks."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        from registry.stages import RegistryError
+
+        try:
+            return function(*args, **kwargs)
+        except RegistryError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
 
 
 def _write_json(path: str | None, payload: dict[str, Any]) -> None:
@@ -79,6 +122,7 @@ def run_training(
         "status": str(run.status),
         "model": version.model.name if version else None,
         "model_version": version.number if version else None,
+        "stage": run.steps["promote_model"].output.load(),
         "metrics": report.metrics(),
     }
 
@@ -103,6 +147,50 @@ def cli(ctx: click.Context) -> None:
 @click.option("--results-fp", type=click.Path(dir_okay=False), help="write the summary JSON here")
 def train(config: Path, dataset_loc: str | None, no_cache: bool, results_fp: str | None) -> None:
     _write_json(results_fp, run_training(config, dataset_loc, enable_cache=not no_cache))
+
+
+@cli.command(help="List the model's versions: stage, created, key metrics, MLflow run.")
+@config_option
+@_registry_errors
+def models(config: Path) -> None:
+    from registry.stages import list_versions
+
+    name = _model_name(config)
+    click.echo(f"{'version':>7}  {'stage':<10}  {'created':<19}  {'f1':>6}  {'acc':>6}  mlflow run")
+    for row in list_versions(name):
+        f1 = f"{row.f1:.4f}" if row.f1 is not None else "-"
+        acc = f"{row.accuracy:.4f}" if row.accuracy is not None else "-"
+        created = row.created.strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(
+            f"{row.number:>7}  {row.stage:<10}  {created:<19}  {f1:>6}  {acc:>6}  "
+            f"{row.mlflow_run_id or '-'}"
+        )
+
+
+@cli.command(help="Move a version to staging or production (ZenML and MLflow registry together).")
+@config_option
+@click.option("--version", "number", type=int, required=True, help="model version number")
+@click.option("--stage", type=click.Choice(["staging", "production"]), required=True)
+@click.option("--force", is_flag=True, help="promote even if worse than current production")
+@_registry_errors
+def promote(config: Path, number: int, stage: str, force: bool) -> None:
+    from registry.promotion import promote_by_hand
+
+    name = _model_name(config)
+    decision = promote_by_hand(name, number, stage, force, _policy(config))
+    reason = f" ({decision.reason})" if decision else ""
+    click.echo(f"{name} version {number} is now {stage}{reason}")
+
+
+@cli.command(help="Make the previous production version production again.")
+@config_option
+@_registry_errors
+def rollback(config: Path) -> None:
+    from registry.promotion import rollback as rollback_model
+
+    name = _model_name(config)
+    restored = rollback_model(name)
+    click.echo(f"{name} version {restored.number} is production again")
 
 
 if __name__ == "__main__":

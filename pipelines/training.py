@@ -1,4 +1,4 @@
-"""validate -> split -> train -> evaluate, attached to the model named in the run config."""
+"""validate -> split -> train -> evaluate -> promote, attached to the model named in the run config."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from typing import Any
 
 from zenml import pipeline
 
-from steps import evaluate_model, load_data, split_data, train_model, validate_data
+from steps import (
+    evaluate_model,
+    load_data,
+    promote_model,
+    split_data,
+    train_model,
+    validate_data,
+)
 
 
 @pipeline
@@ -16,9 +23,11 @@ def training_pipeline(
     test_size: float = 0.2,
     seed: int = 1234,
     train_params: dict[str, Any] | None = None,
+    promotion_policy: dict[str, Any] | None = None,
 ) -> None:
     dataset = load_data(dataset_loc)
     report = validate_data(dataset)
     train_set, val_set, test_set = split_data(dataset, report, val_size, test_size, seed)
     classifier = train_model(train_set, val_set, train_params)
-    evaluate_model(classifier, test_set)
+    evaluation = evaluate_model(classifier, test_set)
+    promote_model(evaluation, test_set, promotion_policy)

@@ -2,6 +2,14 @@
 
 from steps.data import load_data, split_data, validate_data
 from steps.evaluation import evaluate_model
+from steps.promotion import promote_model
 from steps.training import train_model
 
-__all__ = ["evaluate_model", "load_data", "split_data", "train_model", "validate_data"]
+__all__ = [
+    "evaluate_model",
+    "load_data",
+    "promote_model",
+    "split_data",
+    "train_model",
+    "validate_data",
+]

@@ -39,6 +39,7 @@ class TrainConfig:
     patience: int = 3
     dropout: float | None = None
     grad_clip: float = 1.0
+    label_smoothing: float = 0.0
     seed: int = 1234
 
     @classmethod
@@ -172,7 +173,11 @@ def train(
         started, loss_sum = time.perf_counter(), 0.0
         batches = length_bucketed_batches(lengths, config.batch_size, rng)
         for index in tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False):
-            loss = model(**train_data.batch(index)).loss
+            batch = train_data.batch(index)
+            targets = batch.pop("labels")
+            loss = torch.nn.functional.cross_entropy(
+                model(**batch).logits, targets, label_smoothing=config.label_smoothing
+            )
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()

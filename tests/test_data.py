@@ -76,3 +76,22 @@ def test_read_csv_rejects_unreadable_files(tmp_path: Path, content: bytes, messa
 def test_read_csv_missing_file(tmp_path: Path):
     with pytest.raises(data.DatasetError, match="cannot read dataset"):
         data.read_csv(tmp_path / "nope.csv")
+
+
+def test_read_csv_from_an_http_url(tmp_path: Path, projects: pd.DataFrame):
+    import functools
+    import http.server
+    import threading
+
+    projects.head(30).to_csv(tmp_path / "remote.csv", index=False)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        pd.testing.assert_frame_equal(data.read_csv(f"{url}/remote.csv"), projects.head(30))
+        with pytest.raises(data.DatasetError, match="cannot read dataset"):
+            data.read_csv(f"{url}/missing.csv")
+    finally:
+        server.shutdown()

@@ -1,0 +1,88 @@
+"""Promotion and rollback of model versions: automatic (after training) and by hand (run.py)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from zenml import log_metadata
+from zenml.models import ModelVersionResponse
+
+from registry.stages import RegistryError, current, get_version, set_stage
+from tagger.evaluation import EvaluationReport, evaluate
+from tagger.promotion import PRODUCTION, Decision, PromotionPolicy, decide
+
+
+def score(version: ModelVersionResponse, test_set: pd.DataFrame) -> EvaluationReport:
+    return evaluate(version.get_model_artifact("classifier").load(), test_set)
+
+
+def judge(
+    model_name: str,
+    candidate_report: EvaluationReport,
+    test_set: pd.DataFrame,
+    policy: PromotionPolicy,
+) -> tuple[Decision, ModelVersionResponse | None]:
+    """Score today's production version on the candidate's test data and decide."""
+    production = current(model_name, PRODUCTION)
+    production_report = score(production, test_set) if production is not None else None
+    return decide(candidate_report, production_report, policy), production
+
+
+def apply(
+    version: ModelVersionResponse,
+    stage: str,
+    decision: Decision | None,
+    previous_production: ModelVersionResponse | None,
+    trigger: str,
+) -> None:
+    """Move the stage in both registries, then record why on the model version."""
+    mlflow_version = set_stage(version, stage)
+    log_metadata(
+        metadata={
+            "promotion": {
+                "stage": stage,
+                "trigger": trigger,
+                "reason": decision.reason if decision else f"{trigger} to {stage}",
+                "decision": decision.to_dict() if decision else None,
+                "previous_production": previous_production.number if previous_production else None,
+                "mlflow_registry_version": mlflow_version,
+            }
+        },
+        model_version_id=version.id,
+    )
+
+
+def promote_by_hand(
+    model_name: str, number: int, stage: str, force: bool, policy: PromotionPolicy
+) -> Decision | None:
+    """`run.py promote`: refuses a version that is worse than production unless forced."""
+    version = get_version(model_name, number)
+    production = current(model_name, PRODUCTION)
+    decision = None
+    if stage == PRODUCTION and production is not None and production.number != number:
+        test_artifact = version.get_data_artifact("test_set")
+        if test_artifact is None:
+            raise RegistryError(f"version {number} has no test_set artifact to compare on")
+        test_set = test_artifact.load()
+        decision, production = judge(model_name, score(version, test_set), test_set, policy)
+        if not decision.promote and not force:
+            raise RegistryError(
+                f"refusing to promote version {number} over production version "
+                f"{production.number}: {decision.reason} (use --force to override)"
+            )
+    apply(version, stage, decision, production, trigger="forced" if force else "manual")
+    return decision
+
+
+def rollback(model_name: str) -> ModelVersionResponse:
+    """Put back the version that was production before the current one."""
+    production = current(model_name, PRODUCTION)
+    if production is None:
+        raise RegistryError(f"model {model_name!r} has no production version to roll back")
+    previous = (production.run_metadata.get("promotion") or {}).get("previous_production")
+    if previous is None:
+        raise RegistryError(
+            f"production version {production.number} of {model_name!r} replaced no earlier version"
+        )
+    target = get_version(model_name, previous)
+    apply(target, PRODUCTION, None, production, trigger="rollback")
+    return target

@@ -1,0 +1,33 @@
+"""The promotion step: score the production model on the new version's test data, compare with
+the new version's evaluation on that same data, and move the stage in ZenML and MLflow together."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pandas as pd
+from zenml import get_step_context, step
+from zenml.logger import get_logger
+
+from registry.promotion import apply, judge
+from registry.stages import get_version
+from tagger.evaluation import EvaluationReport
+from tagger.promotion import PromotionPolicy
+
+logger = get_logger(__name__)
+
+
+@step(enable_cache=False)
+def promote_model(
+    evaluation_report: EvaluationReport,
+    test_set: pd.DataFrame,
+    policy: dict[str, Any] | None = None,
+) -> Annotated[str, "stage"]:
+    """Never cached: the answer depends on which version is in production right now."""
+    model = get_step_context().model
+    decision, production = judge(
+        model.name, evaluation_report, test_set, PromotionPolicy.from_dict(policy)
+    )
+    logger.info("promotion: %s (%s)", decision.stage, decision.reason)
+    apply(get_version(model.name, model.number), decision.stage, decision, production, "automatic")
+    return decision.stage
