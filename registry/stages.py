@@ -140,7 +140,7 @@ def list_versions(model_name: str) -> list[VersionRow]:
         rows.append(
             VersionRow(
                 number=version.number,
-                stage=str(version.stage.value) if version.stage else "-",
+                stage=version.stage or "-",
                 created=version.created,
                 f1=metrics.get("f1"),
                 accuracy=metrics.get("accuracy"),

@@ -60,6 +60,7 @@ def shared_dataset() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(session_dir: Path, projects: pd.DataFrame) -> Path:
     """A tiny, randomly initialised BERT and a word-level vocab built from our data: no download."""
+    import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     from tagger.data import texts_of
@@ -77,6 +78,7 @@ def tiny_model_dir(session_dir: Path, projects: pd.DataFrame) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
     )
+    torch.manual_seed(0)
     BertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

@@ -117,13 +117,13 @@ def _version(model_name: str, classifier: TextClassifier, test_set: pd.DataFrame
     return get_version(model_name, version.number)
 
 
-def _aliases(model_name: str) -> dict[str, str]:
-    return dict(configure_mlflow().get_registered_model(model_name).aliases)
+def _aliases(model_name: str) -> dict[str, int]:
+    aliases = configure_mlflow().get_registered_model(model_name).aliases
+    return {alias: int(version) for alias, version in aliases.items()}
 
 
 def _stage(model_name: str, number: int) -> str | None:
-    stage = get_version(model_name, number).stage
-    return str(stage.value) if stage is not None else None
+    return get_version(model_name, number).stage
 
 
 def test_versions_move_through_stages_in_both_registries(model_name, good, weak, data):
@@ -133,7 +133,7 @@ def test_versions_move_through_stages_in_both_registries(model_name, good, weak,
     assert production is None and decision.stage == PRODUCTION
     apply(v1, decision.stage, decision, production, "automatic")
     assert _stage(model_name, 1) == "production"
-    assert _aliases(model_name) == {"production": "1"}
+    assert _aliases(model_name) == {"production": 1}
 
     v2 = _version(model_name, weak, test_set)
     decision, production = judge(model_name, score(v2, test_set), test_set, POLICY)
@@ -141,7 +141,7 @@ def test_versions_move_through_stages_in_both_registries(model_name, good, weak,
     assert decision.production_score > decision.candidate_score
     apply(v2, decision.stage, decision, production, "automatic")
     assert (_stage(model_name, 1), _stage(model_name, 2)) == ("production", "staging")
-    assert _aliases(model_name) == {"production": "1", "staging": "2"}
+    assert _aliases(model_name) == {"production": 1, "staging": 2}
 
     v3 = _version(model_name, good, test_set)
     decision, _ = judge(model_name, score(v3, test_set), test_set, POLICY)
@@ -164,16 +164,16 @@ def test_manual_promotion_refuses_a_worse_version_unless_forced(model_name, good
         RegistryError, match="refusing to promote version 2 over production version 1"
     ):
         promote_by_hand(model_name, 2, "production", force=False, policy=POLICY)
-    assert _stage(model_name, 1) == "production" and _aliases(model_name) == {"production": "1"}
+    assert _stage(model_name, 1) == "production" and _aliases(model_name) == {"production": 1}
 
     promote_by_hand(model_name, 2, "production", force=True, policy=POLICY)
     assert (_stage(model_name, 1), _stage(model_name, 2)) == ("archived", "production")
-    assert _aliases(model_name) == {"production": "2"}
+    assert _aliases(model_name) == {"production": 2}
 
     restored = rollback(model_name)
     assert restored.number == 1
     assert (_stage(model_name, 1), _stage(model_name, 2)) == ("production", "archived")
-    assert _aliases(model_name) == {"production": "1"}
+    assert _aliases(model_name) == {"production": 1}
 
 
 def test_bad_requests_get_clear_errors(model_name, good, data):
@@ -207,6 +207,6 @@ def test_a_failed_zenml_update_leaves_mlflow_as_it_was(model_name, good, data, m
         set_stage(v2, STAGING)
     monkeypatch.undo()
     assert (_stage(model_name, 1), _stage(model_name, 2)) == ("production", None)
-    assert _aliases(model_name) == {"production": "1"}
+    assert _aliases(model_name) == {"production": 1}
     mlflow.set_tracking_uri(Client().active_stack.experiment_tracker.get_tracking_uri())
-    assert MlflowClient().get_model_version_by_alias(model_name, "production").version == "1"
+    assert int(MlflowClient().get_model_version_by_alias(model_name, "production").version) == 1
