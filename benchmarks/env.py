@@ -17,6 +17,7 @@ RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 os.environ.update(
     ZENML_CONFIG_PATH=str(WORK_DIR / "zenml-config"),
     ZENML_REPOSITORY_PATH=str(WORK_DIR),
+    TAGGER_ARTIFACT_ROOT=str(WORK_DIR / "artifacts"),
     ZENML_ANALYTICS_OPT_IN="false",
     ZENML_AUTO_OPEN_DASHBOARD="false",
     ZENML_ENABLE_REPO_INIT_WARNINGS="false",
@@ -29,6 +30,4 @@ def activate_local_stack() -> None:
 
     from stacks.register import STACKS_DIR, load_stack_file, register
 
-    spec = load_stack_file(STACKS_DIR / "local.yaml")
-    spec["components"]["artifact_store"]["configuration"]["path"] = str(WORK_DIR / "artifacts")
-    Client().activate_stack(register(spec))
+    Client().activate_stack(register(load_stack_file(STACKS_DIR / "local.yaml")))

@@ -23,8 +23,16 @@ logger = logging.getLogger("stacks.register")
 
 
 def load_stack_file(path: Path) -> dict[str, Any]:
-    """Read a stack YAML with `${VAR}` expanded (`PROJECT_ROOT` plus the environment)."""
-    values = {**os.environ, "PROJECT_ROOT": str(PROJECT_ROOT)}
+    """Read a stack YAML with `${VAR}` expanded from the environment.
+
+    `PROJECT_ROOT` is this checkout; `TAGGER_ARTIFACT_ROOT` defaults to `.artifacts` in it, so
+    tests and benchmarks can point a stack at a throw-away directory.
+    """
+    values = {
+        "PROJECT_ROOT": str(PROJECT_ROOT),
+        "TAGGER_ARTIFACT_ROOT": str(PROJECT_ROOT / ".artifacts"),
+        **os.environ,
+    }
     try:
         text = string.Template(path.read_text()).substitute(values)
     except KeyError as exc:

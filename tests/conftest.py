@@ -19,6 +19,7 @@ _SESSION_DIR = Path(tempfile.mkdtemp(prefix="tagger-tests-"))
 os.environ.update(
     ZENML_CONFIG_PATH=str(_SESSION_DIR / "zenml-config"),
     ZENML_REPOSITORY_PATH=str(_SESSION_DIR),
+    TAGGER_ARTIFACT_ROOT=str(_SESSION_DIR / "artifacts"),
     ZENML_ANALYTICS_OPT_IN="false",
     ZENML_AUTO_OPEN_DASHBOARD="false",
     ZENML_ENABLE_REPO_INIT_WARNINGS="false",
@@ -107,7 +108,5 @@ def zenml_stack(session_dir: Path):
 
     client = Client()
     assert client.root is None, "tests must not use the project's ZenML repository config"
-    spec = load_stack_file(STACKS_DIR / "local.yaml")
-    spec["components"]["artifact_store"]["configuration"]["path"] = str(session_dir / "artifacts")
-    client.activate_stack(register(spec))
+    client.activate_stack(register(load_stack_file(STACKS_DIR / "local.yaml")))
     return client.active_stack_model

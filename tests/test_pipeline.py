@@ -19,7 +19,14 @@ from tagger.model import TextClassifier
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("zenml_stack")]
 
 MODEL = "tagger-test"
-STEPS = ["load_data", "validate_data", "split_data", "train_model", "evaluate_model"]
+STEPS = [
+    "load_data",
+    "validate_data",
+    "split_data",
+    "train_model",
+    "evaluate_model",
+    "promote_model",
+]
 
 
 def _run(tiny_params: dict, **parameters):
@@ -90,10 +97,32 @@ def test_mlflow_run_is_recorded(first_run):
 def test_second_run_reuses_the_finished_steps(first_run, tiny_params: dict):
     second = _run(tiny_params)
     statuses = {name: step.status for name, step in second.steps.items()}
-    assert statuses["load_data"] == ExecutionStatus.COMPLETED
+    for name in ["load_data", "promote_model"]:
+        assert statuses[name] == ExecutionStatus.COMPLETED, statuses
     for name in ["validate_data", "split_data", "train_model", "evaluate_model"]:
         assert statuses[name] == ExecutionStatus.CACHED, statuses
     assert second.model_version.number == first_run.model_version.number + 1
+
+    # the cached classifier is the same model: equal scores are not an improvement
+    assert second.steps["promote_model"].output.load() == "staging"
+    promotion = (
+        Client().get_model_version(MODEL, second.model_version.number).run_metadata["promotion"]
+    )
+    assert promotion["previous_production"] == first_run.model_version.number
+    assert promotion["decision"]["candidate_score"] == promotion["decision"]["production_score"]
+
+
+def test_first_version_becomes_production_in_zenml_and_mlflow(first_run):
+    from registry.stages import configure_mlflow
+
+    assert first_run.steps["promote_model"].output.load() == "production"
+    version = Client().get_model_version(MODEL, first_run.model_version.number)
+    assert version.stage == "production"
+    promotion = version.run_metadata["promotion"]
+    assert promotion["trigger"] == "automatic" and promotion["previous_production"] is None
+    alias = configure_mlflow().get_model_version_by_alias(MODEL, "production")
+    assert alias.tags["zenml_version"] == str(version.number)
+    assert alias.run_id == version.run_metadata["mlflow_run_id"]
 
 
 def test_bad_csv_stops_before_training(tmp_path: Path, projects: pd.DataFrame, tiny_params: dict):
