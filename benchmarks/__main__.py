@@ -1,5 +1,6 @@
-"""`python -m benchmarks`: every benchmark of the project, one after another."""
+"""`python -m benchmarks`: every benchmark of the project, one after another, in one store."""
 
-from benchmarks import training
+from benchmarks import promotion, training
 
 training.main()
+promotion.main()

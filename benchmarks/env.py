@@ -9,20 +9,14 @@ import os
 import tempfile
 from pathlib import Path
 
+from stacks.sandbox import throwaway_env
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATASET = PROJECT_ROOT.parent / "shared" / "datasets" / "madewithml" / "dataset.csv"
 WORK_DIR = Path(tempfile.mkdtemp(prefix="tagger-bench-"))
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 
-os.environ.update(
-    ZENML_CONFIG_PATH=str(WORK_DIR / "zenml-config"),
-    ZENML_REPOSITORY_PATH=str(WORK_DIR),
-    TAGGER_ARTIFACT_ROOT=str(WORK_DIR / "artifacts"),
-    ZENML_ANALYTICS_OPT_IN="false",
-    ZENML_AUTO_OPEN_DASHBOARD="false",
-    ZENML_ENABLE_REPO_INIT_WARNINGS="false",
-    TOKENIZERS_PARALLELISM="false",
-)
+os.environ.update(throwaway_env(WORK_DIR))
 
 
 def activate_local_stack() -> None:

@@ -10,9 +10,8 @@ from zenml import ArtifactConfig, step
 from zenml.enums import ArtifactType
 
 from steps.metadata import record
-from tagger.data import texts_of
 from tagger.model import TextClassifier
-from tagger.training import TrainConfig, train
+from tagger.training import TrainConfig, train_on_frames
 
 
 def _log_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -28,14 +27,7 @@ def train_model(
     """Fine-tune the classifier; `params` are `TrainConfig` fields (unknown keys are an error)."""
     config = TrainConfig.from_dict(params or {})
     mlflow.log_params(config.to_dict())
-    result = train(
-        config,
-        texts_of(train_set),
-        train_set["tag"].tolist(),
-        texts_of(val_set),
-        val_set["tag"].tolist(),
-        on_epoch_end=_log_epoch,
-    )
+    result = train_on_frames(config, train_set, val_set, on_epoch_end=_log_epoch)
     best = result.history[result.best_epoch - 1]
     record(
         {

@@ -13,12 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from tagger.data import LABELS
+from tagger.data import LABEL_COLUMN, LABELS, texts_of
 from tagger.model import DEFAULT_BASE_MODEL, TextClassifier
 
 logger = logging.getLogger(__name__)
@@ -209,3 +210,20 @@ def train(
     model.eval()
     result.samples_per_second = seen / train_seconds if train_seconds else 0.0
     return result
+
+
+def train_on_frames(
+    config: TrainConfig,
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame,
+    on_epoch_end: EpochCallback | None = None,
+) -> TrainResult:
+    """`train` on two labelled frames of the dataset's shape (title, description, tag)."""
+    return train(
+        config,
+        texts_of(train_df),
+        train_df[LABEL_COLUMN].tolist(),
+        texts_of(val_df),
+        val_df[LABEL_COLUMN].tolist(),
+        on_epoch_end=on_epoch_end,
+    )

@@ -1,9 +1,7 @@
 """Every test session gets a throw-away ZenML store and a local stack built from stacks/local.yaml.
 
 The environment is set before anything imports zenml, so the user's own ZenML config,
-active stack and artifacts are never touched. The repository path points at an empty
-directory: otherwise the client would rewrite the project's `.zen/config.yaml` to ids
-that exist only in the throw-away store.
+active stack, artifacts and `.zen/config.yaml` are never touched.
 """
 
 from __future__ import annotations
@@ -14,18 +12,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from stacks.sandbox import throwaway_env
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="tagger-tests-"))
-os.environ.update(
-    ZENML_CONFIG_PATH=str(_SESSION_DIR / "zenml-config"),
-    ZENML_REPOSITORY_PATH=str(_SESSION_DIR),
-    TAGGER_ARTIFACT_ROOT=str(_SESSION_DIR / "artifacts"),
-    ZENML_ANALYTICS_OPT_IN="false",
-    ZENML_AUTO_OPEN_DASHBOARD="false",
-    ZENML_ENABLE_REPO_INIT_WARNINGS="false",
-    HF_HUB_OFFLINE="1",
-    TOKENIZERS_PARALLELISM="false",
-)
+os.environ.update(throwaway_env(_SESSION_DIR), HF_HUB_OFFLINE="1")
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from run import DEFAULT_TRAIN_CONFIG
-from tagger.data import join_text, read_csv, split, texts_of
+from tagger.data import join_text, read_csv, split
 from tagger.model import TextClassifier
-from tagger.training import TrainConfig, train
+from tagger.training import TrainConfig, train_on_frames
 
 pytestmark = [pytest.mark.behavior, pytest.mark.slow]
 
@@ -23,14 +23,8 @@ pytestmark = [pytest.mark.behavior, pytest.mark.slow]
 def classifier(shared_dataset: Path) -> TextClassifier:
     config = yaml.safe_load(DEFAULT_TRAIN_CONFIG.read_text())
     train_df, val_df, _ = split(read_csv(shared_dataset), val_size=0.1, test_size=0.0, seed=1234)
-    result = train(
-        TrainConfig.from_dict(config["parameters"]["train_params"]),
-        texts_of(train_df),
-        train_df["tag"].tolist(),
-        texts_of(val_df),
-        val_df["tag"].tolist(),
-    )
-    return result.classifier
+    params = TrainConfig.from_dict(config["parameters"]["train_params"])
+    return train_on_frames(params, train_df, val_df).classifier
 
 
 def _tag(classifier: TextClassifier, title: str, description: str = "") -> str:

@@ -16,6 +16,7 @@ import requests
 import yaml
 
 from run import DEFAULT_TRAIN_CONFIG
+from stacks.sandbox import throwaway_env
 
 pytestmark = [pytest.mark.dashboard, pytest.mark.slow]
 
@@ -45,14 +46,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(session_dir: Path):
     """`zenml login --local` in its own config: the test session's store is left alone."""
-    root = session_dir / "dashboard"
-    (root / "repo").mkdir(parents=True)
-    env = {
-        **os.environ,
-        "ZENML_CONFIG_PATH": str(root / "config"),
-        "ZENML_REPOSITORY_PATH": str(root / "repo"),
-        "TAGGER_ARTIFACT_ROOT": str(root / "artifacts"),
-    }
+    env = {**os.environ, **throwaway_env(session_dir / "dashboard")}
     port = _free_port()
     subprocess.run(
         [BIN / "zenml", "login", "--local", "--port", str(port)],

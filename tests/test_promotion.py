@@ -15,11 +15,11 @@ from zenml.enums import ArtifactType
 
 from registry.promotion import apply, judge, promote_by_hand, rollback, score
 from registry.stages import RegistryError, configure_mlflow, get_version, list_versions, set_stage
-from tagger.data import LABELS, split, texts_of
+from tagger.data import LABELS, split
 from tagger.evaluation import EvaluationReport, score_predictions
 from tagger.model import TextClassifier
 from tagger.promotion import PRODUCTION, STAGING, PromotionPolicy, decide
-from tagger.training import TrainConfig, train
+from tagger.training import TrainConfig, train_on_frames
 
 POLICY = PromotionPolicy(metric="f1", margin=0.01, min_f1=0.5, min_class_f1=0.1)
 
@@ -81,14 +81,7 @@ def data(projects):
 @pytest.fixture(scope="module")
 def good(data, tiny_params) -> TextClassifier:
     train_df, val_df, _ = data
-    result = train(
-        TrainConfig.from_dict(tiny_params),
-        texts_of(train_df),
-        train_df["tag"].tolist(),
-        texts_of(val_df),
-        val_df["tag"].tolist(),
-    )
-    return result.classifier
+    return train_on_frames(TrainConfig.from_dict(tiny_params), train_df, val_df).classifier
 
 
 @pytest.fixture(scope="module")

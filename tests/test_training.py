@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from tagger.data import split, texts_of
-from tagger.training import TrainConfig, length_bucketed_batches, train
+from tagger.training import TrainConfig, length_bucketed_batches, train, train_on_frames
 
 
 def test_config_rejects_unknown_parameters():
@@ -23,12 +23,10 @@ def test_bucketed_batches_cover_every_sample_once():
 def test_training_reduces_loss_and_learns(projects: pd.DataFrame, tiny_params: dict):
     train_df, val_df, _ = split(projects, val_size=0.2, test_size=0.0, seed=3)
     seen = []
-    result = train(
+    result = train_on_frames(
         TrainConfig.from_dict(tiny_params),
-        texts_of(train_df),
-        train_df["tag"].tolist(),
-        texts_of(val_df),
-        val_df["tag"].tolist(),
+        train_df,
+        val_df,
         on_epoch_end=lambda epoch, metrics: seen.append((epoch, metrics)),
     )
     losses = [h["train_loss"] for h in result.history]
@@ -41,13 +39,7 @@ def test_training_reduces_loss_and_learns(projects: pd.DataFrame, tiny_params: d
 def test_early_stopping_restores_the_best_epoch(projects: pd.DataFrame, tiny_params: dict):
     train_df, val_df, _ = split(projects, val_size=0.2, test_size=0.0, seed=3)
     params = {**tiny_params, "learning_rate": 0.05, "epochs": 6, "patience": 1}
-    result = train(
-        TrainConfig.from_dict(params),
-        texts_of(train_df),
-        train_df["tag"].tolist(),
-        texts_of(val_df),
-        val_df["tag"].tolist(),
-    )
+    result = train_on_frames(TrainConfig.from_dict(params), train_df, val_df)
     best = min(result.history, key=lambda h: h["val_loss"])
     assert result.best_epoch == best["epoch"]
     assert len(result.history) <= result.best_epoch + 1
