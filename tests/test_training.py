@@ -51,3 +51,38 @@ def test_early_stopping_restores_the_best_epoch(projects: pd.DataFrame, tiny_par
 def test_training_rejects_labels_outside_the_label_set(tiny_params: dict):
     with pytest.raises(ValueError, match="labels not in the label set"):
         train(TrainConfig.from_dict(tiny_params), ["a"], ["robotics"], ["b"], ["mlops"])
+
+
+def test_monitor_must_be_a_known_metric():
+    with pytest.raises(ValueError, match="monitor must be one of"):
+        TrainConfig(monitor="train_loss")
+
+
+def test_early_stopping_can_watch_val_f1(projects: pd.DataFrame, tiny_params: dict):
+    train_df, val_df, _ = split(projects, val_size=0.2, test_size=0.0, seed=3)
+    params = {**tiny_params, "epochs": 5, "monitor": "val_f1", "head_learning_rate": 1e-2}
+    result = train_on_frames(TrainConfig.from_dict(params), train_df, val_df)
+    scores = [h["val_f1"] for h in result.history]
+    assert result.best_epoch == scores.index(max(scores)) + 1
+    preds = result.classifier.predict(texts_of(val_df))
+    accuracy = (pd.Series(preds) == val_df["tag"].reset_index(drop=True)).mean()
+    assert accuracy == pytest.approx(result.history[result.best_epoch - 1]["val_accuracy"])
+
+
+def test_head_parameters_get_their_own_learning_rate(tiny_model_dir):
+    from tagger.model import TextClassifier
+    from tagger.training import _parameter_groups
+
+    classifier = TextClassifier.from_base(str(tiny_model_dir), ("a", "b"), max_length=16)
+    config = TrainConfig(learning_rate=1e-5, head_learning_rate=1e-3, weight_decay=0.1)
+    groups = _parameter_groups(classifier.model, config)
+    names = {id(p): n for n, p in classifier.model.named_parameters()}
+    for group in groups:
+        for param in group["params"]:
+            name = names[id(param)]
+            is_head = name.startswith(("classifier.", "bert.pooler."))
+            assert group["lr"] == (1e-3 if is_head else 1e-5), name
+            assert group["weight_decay"] == (
+                0.0 if name.endswith("bias") or "LayerNorm" in name else 0.1
+            )
+    assert sum(len(g["params"]) for g in groups) == len(names)
