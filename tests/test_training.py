@@ -38,7 +38,13 @@ def test_training_reduces_loss_and_learns(projects: pd.DataFrame, tiny_params: d
 
 def test_early_stopping_restores_the_best_epoch(projects: pd.DataFrame, tiny_params: dict):
     train_df, val_df, _ = split(projects, val_size=0.2, test_size=0.0, seed=3)
-    params = {**tiny_params, "learning_rate": 0.05, "epochs": 6, "patience": 1}
+    params = {
+        **tiny_params,
+        "learning_rate": 0.05,
+        "epochs": 6,
+        "patience": 1,
+        "monitor": "val_loss",
+    }
     result = train_on_frames(TrainConfig.from_dict(params), train_df, val_df)
     best = min(result.history, key=lambda h: h["val_loss"])
     assert result.best_epoch == best["epoch"]
