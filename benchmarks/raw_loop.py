@@ -15,9 +15,10 @@ def raw_train_samples_per_second(
     labels: list[int],
     num_labels: int,
     epochs: int,
+    batch_size: int,
     seed: int = 1234,
 ) -> float:
-    """AdamW, batch 32, dynamic padding per random batch, max_length 128, clip 1.0."""
+    """AdamW, tokenize + pad each random batch as it comes, max_length 128, clip 1.0."""
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=num_labels)
@@ -26,8 +27,8 @@ def raw_train_samples_per_second(
     model.train()
     for _ in range(epochs):
         rng.shuffle(order)
-        for start in range(0, len(order), 32):
-            index = order[start : start + 32]
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
             batch = tokenizer(
                 [texts[i] for i in index],
                 padding=True,
