@@ -1,4 +1,4 @@
-"""A ZenML client environment with its own store, for tests and benchmarks.
+"""A ZenML (and BentoML) client environment with its own stores, for tests and benchmarks.
 
 Pure environment (no zenml import): set it before zenml is imported, or pass it to subprocesses.
 The repository path points at an empty folder, so the client neither finds nor rewrites the
@@ -16,6 +16,8 @@ def throwaway_env(root: Path) -> dict[str, str]:
         "ZENML_CONFIG_PATH": str(root / "zenml-config"),
         "ZENML_REPOSITORY_PATH": str(root / "repo"),
         "TAGGER_ARTIFACT_ROOT": str(root / "artifacts"),
+        "BENTOML_HOME": str(root / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
         "ZENML_ANALYTICS_OPT_IN": "false",
         "ZENML_AUTO_OPEN_DASHBOARD": "false",
         "ZENML_ENABLE_REPO_INIT_WARNINGS": "false",

@@ -1,0 +1,1 @@
+"""The BentoML service a Bento is built from, and the code that packages a model version."""

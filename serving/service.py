@@ -1,0 +1,103 @@
+"""BentoML service for the project tagger (BentoML's class-based `@bentoml.service` style).
+
+The model is the BentoML model `project-tagger` holding one `TextClassifier` bundle (plain files,
+no pickle). A Bento pins the version that was latest when it was built and carries only that one.
+
+    POST /predict   {"title": "...", "description": "..."}   or   {"projects": [{...}, ...]}
+                    optional "threshold": below it the answer is "other"
+    GET  /metadata  model name, version, labels
+    GET  /healthz, /readyz (BentoML's own)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bentoml
+from pydantic import BaseModel, Field, model_validator
+
+from tagger.data import join_text
+from tagger.model import TextClassifier
+
+MODEL_NAME = "project-tagger"
+MAX_ITEMS = 64
+FALLBACK_TAG = "other"
+
+
+class Project(BaseModel):
+    title: str = Field(min_length=1, max_length=300, pattern=r"\S")
+    description: str = Field(default="", max_length=5000)
+
+
+class Prediction(BaseModel):
+    tag: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+class PredictRequest(BaseModel):
+    """One project (`title`, `description`) or a list under `projects`."""
+
+    projects: list[Project] = Field(min_length=1, max_length=MAX_ITEMS)
+    threshold: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_project(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "projects" not in data and "title" in data:
+            single = {k: data[k] for k in ("title", "description") if k in data}
+            rest = {k: v for k, v in data.items() if k not in single}
+            return {**rest, "projects": [single]}
+        return data
+
+
+def to_prediction(labels: list[str], row: list[float], threshold: float) -> Prediction:
+    """One answer: the most likely tag, or "other" when its probability is below `threshold`."""
+    best = max(range(len(row)), key=row.__getitem__)
+    tag = labels[best] if row[best] >= threshold else FALLBACK_TAG
+    probabilities = dict(zip(labels, map(float, row), strict=True))
+    return Prediction(tag=tag, confidence=float(row[best]), probabilities=probabilities)
+
+
+@bentoml.service(name="tagger_model", workers=1, traffic={"timeout": 30})
+class TaggerModel:
+    """The classifier behind the API: concurrent requests are merged into one forward pass."""
+
+    model = bentoml.models.BentoModel(f"{MODEL_NAME}:latest")
+
+    def __init__(self) -> None:
+        self.classifier = TextClassifier.load(self.model.path)
+
+    @bentoml.api(batchable=True, max_batch_size=MAX_ITEMS, max_latency_ms=20)
+    def classify(self, texts: list[str]) -> list[list[float]]:
+        return self.classifier.predict_proba(texts, batch_size=MAX_ITEMS).tolist()
+
+    @bentoml.api
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.model.tag.name,
+            "version": self.model.tag.version,
+            "zenml_model_version": self.model.info.labels.get("zenml_version"),
+            "labels": list(self.classifier.labels),
+            "base_model": self.classifier.info.base_model,
+        }
+
+
+@bentoml.service(name="project_tagger", workers=1, traffic={"timeout": 30, "max_concurrency": 256})
+class TaggerService:
+    """The HTTP API: validates input, asks the model service, applies the threshold."""
+
+    tagger = bentoml.depends(TaggerModel)
+
+    def __init__(self) -> None:
+        self.info = self.tagger.describe()
+
+    @bentoml.api(input_spec=PredictRequest)
+    async def predict(self, projects: list[Project], threshold: float) -> list[Prediction]:
+        texts = [join_text(p.title, p.description) for p in projects]
+        rows = await self.tagger.to_async.classify(texts)
+        return [to_prediction(self.info["labels"], row, threshold) for row in rows]
+
+    @bentoml.api(route="/metadata")
+    def metadata(self) -> dict[str, Any]:
+        return self.info

@@ -1,0 +1,139 @@
+"""A real Bento, built from a trained bundle and served by `bentoml serve`, queried over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from serving.package import build_bento, save_model
+from serving.service import MAX_ITEMS, to_prediction
+from tagger.data import join_text, split
+from tagger.model import TextClassifier
+from tagger.training import TrainConfig, train_on_frames
+
+pytestmark = [pytest.mark.serving, pytest.mark.slow]
+
+BIN = Path(sys.executable).parent
+REQUIREMENTS = ["torch==2.13.0", "transformers==5.23.0", "pandas==3.1.1", "scikit-learn"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def classifier(projects, tiny_params) -> TextClassifier:
+    train_df, val_df, _ = split(projects, val_size=0.1, test_size=0.2, seed=11)
+    return train_on_frames(TrainConfig.from_dict(tiny_params), train_df, val_df).classifier
+
+
+@pytest.fixture(scope="module")
+def server(classifier: TextClassifier):
+    bento = build_bento(save_model(classifier, zenml_version=7), REQUIREMENTS)
+    port = _free_port()
+    process = subprocess.Popen(
+        [BIN / "bentoml", "serve", str(bento.tag), "--port", str(port), "--host", "127.0.0.1"],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"bentoml serve exited: {process.stdout.read().decode()[-3000:]}")
+            try:
+                if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(1)
+        else:
+            pytest.fail("the Bento did not become ready in 180 s")
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def _predict(url: str, body) -> requests.Response:
+    return requests.post(f"{url}/predict", json=body, timeout=30)
+
+
+def test_single_project_matches_the_in_process_prediction(server, classifier):
+    title, description = "YOLO object detection", "Bounding boxes on traffic camera images."
+    response = _predict(server, {"title": title, "description": description})
+    assert response.status_code == 200
+    (answer,) = response.json()
+    expected = to_prediction(
+        list(classifier.labels),
+        classifier.predict_proba([join_text(title, description)])[0].tolist(),
+        0.0,
+    )
+    assert answer["tag"] == expected.tag
+    assert answer["probabilities"] == pytest.approx(expected.probabilities, abs=1e-5)
+
+
+def test_a_list_of_projects_answers_in_order(server, classifier):
+    projects = [
+        {"title": "BERT sentiment analysis"},
+        {"title": "Kubernetes serving", "description": "deploy"},
+    ]
+    answers = _predict(server, {"projects": projects}).json()
+    texts = [join_text(p["title"], p.get("description", "")) for p in projects]
+    assert [a["tag"] for a in answers] == classifier.predict(texts)
+    assert all(sum(a["probabilities"].values()) == pytest.approx(1.0, abs=1e-4) for a in answers)
+
+
+def test_threshold_turns_unsure_answers_into_other(server):
+    (answer,) = _predict(server, {"title": "Something vague", "threshold": 1.0}).json()
+    assert answer["tag"] == "other" and answer["confidence"] < 1.0
+
+
+def test_metadata(server, classifier):
+    info = requests.post(f"{server}/metadata", json={}, timeout=30).json()
+    assert info["model"] == "project-tagger"
+    assert info["zenml_model_version"] == "7"
+    assert info["labels"] == list(classifier.labels)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"description": "no title"}, "projects"),
+        ({"title": ""}, "string_too_short"),
+        ({"title": "   "}, "string_pattern_mismatch"),
+        ({"title": 42}, "string_type"),
+        ({"title": "ok", "description": "x" * 5001}, "string_too_long"),
+        ({"projects": []}, "too_short"),
+        ({"projects": [{"title": "t"}] * (MAX_ITEMS + 1)}, "too_long"),
+        ({"title": "ok", "threshold": 2}, "less_than_equal"),
+    ],
+)
+def test_bad_requests_get_a_4xx_with_the_reason(server, body, reason):
+    response = _predict(server, body)
+    assert 400 <= response.status_code < 500
+    assert reason in response.text
+    assert _predict(server, {"title": "still serving"}).status_code == 200
+
+
+def test_a_body_that_is_not_json_is_rejected(server):
+    response = requests.post(
+        f"{server}/predict",
+        data=b"\x00not json",
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert 400 <= response.status_code < 500
