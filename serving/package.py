@@ -38,3 +38,25 @@ def build_bento(model: bentoml.Model, requirements: list[str]) -> bentoml.Bento:
         python={"packages": requirements, "lock_packages": False},
         build_ctx=str(PROJECT_ROOT),
     )
+
+
+RUNTIME_PACKAGES = (
+    "torch",
+    "transformers",
+    "safetensors",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "tqdm",
+    "bentoml",
+    "setuptools",
+)
+
+
+def runtime_requirements() -> list[str]:
+    """The Bento's pins: the project's own pins for what the service imports."""
+    import re
+    import tomllib
+
+    pins = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    return [pin for pin in pins if re.split(r"[\[<>=~! ]", pin, maxsplit=1)[0] in RUNTIME_PACKAGES]

@@ -1,0 +1,15 @@
+"""Model version (by stage or number) -> Bento -> served by the stack's BentoML deployer -> smoke test."""
+
+from __future__ import annotations
+
+from zenml import get_pipeline_context, pipeline
+
+from steps.deployment import build_bento_step, deploy_bento, smoke_test
+
+
+@pipeline
+def deployment_pipeline(port: int = 3000, timeout: int = 180) -> None:
+    classifier = get_pipeline_context().model.get_model_artifact("classifier")
+    bento = build_bento_step(classifier)
+    url = deploy_bento(bento, port, timeout)
+    smoke_test(url, classifier)
