@@ -9,6 +9,11 @@ Examples:
     python run.py models                            # versions, stages, metrics, MLflow runs
     python run.py promote --version 3 --stage production [--force]
     python run.py rollback                          # the previous production version is back
+    python run.py deploy [--version 3 | --stage production] [--port 3000]
+    python run.py serve-status
+    python run.py undeploy
+    python run.py predict --title "YOLO for drones" --description "object detection"
+    python run.py predict --input new.csv --output predictions.csv
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEFAULT_TRAIN_CONFIG = PROJECT_ROOT / "configs" / "train.yaml"
+DEPLOY_CONFIG = PROJECT_ROOT / "configs" / "deploy.yaml"
+BATCH_CONFIG = PROJECT_ROOT / "configs" / "batch_inference.yaml"
 
 
 def _load_config(config: Path) -> dict[str, Any]:
@@ -127,11 +134,37 @@ def run_training(
     }
 
 
+def run_deployment(version: str | int = "production", port: int | None = None) -> dict[str, Any]:
+    """Deploy a model version (number or stage) and summarise where it serves."""
+    from zenml import Model
+
+    from pipelines import deployment_pipeline
+
+    options: dict[str, Any] = {
+        "config_path": str(DEPLOY_CONFIG),
+        "model": Model(name=_model_name(DEPLOY_CONFIG), version=version),
+    }
+    if port is not None:
+        options["parameters"] = {"port": port}
+    run = _run_pipeline(deployment_pipeline.with_options(**options))
+    url = run.steps["deploy_bento"].output.load()
+    return {
+        "run_id": str(run.id),
+        "model_version": run.model_version.number if run.model_version else None,
+        "bento": run.steps["build_bento_step"].output.load().tag.name,
+        "endpoint": f"{url}/predict",
+        "sample": f"curl -s -X POST {url}/predict -H 'content-type: application/json' "
+        '-d \'{"title": "YOLO for drones", "description": "object detection"}\'',
+    }
+
+
 @click.group(invoke_without_command=True, help=__doc__)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
-        _write_json(None, run_training())
+        summary = {"training": run_training()}
+        summary["deployment"] = run_deployment("production")
+        _write_json(None, summary)
 
 
 @cli.command(help="Validate, split, train and evaluate; records a new model version.")
@@ -191,6 +224,95 @@ def rollback(config: Path) -> None:
     name = _model_name(config)
     restored = rollback_model(name)
     click.echo(f"{name} version {restored.number} is production again")
+
+
+@cli.command(
+    help="Package a model version as a Bento and serve it with the stack's BentoML deployer."
+)
+@click.option("--version", "number", type=int, help="model version number (default: --stage)")
+@click.option(
+    "--stage", type=click.Choice(["staging", "production"]), default="production", show_default=True
+)
+@click.option("--port", type=int, help="port to serve on (default from configs/deploy.yaml)")
+@_registry_errors
+def deploy(number: int | None, stage: str, port: int | None) -> None:
+    _write_json(None, run_deployment(number if number is not None else stage, port))
+
+
+@cli.command("serve-status", help="The model servers of this model: state, URL, model version.")
+def serve_status() -> None:
+    from steps.deployment import servers
+
+    found = servers()
+    if not found:
+        click.echo("no model server")
+    for service in found:
+        state = "running" if service.is_running else str(service.status.state.value)
+        click.echo(
+            f"{service.uuid}  {state:<8}  {service.prediction_url or '-'}  "
+            f"bento {service.config.bento_tag}  model version {service.config.model_version or '-'}"
+        )
+
+
+@cli.command(help="Stop and remove every model server of this model.")
+def undeploy() -> None:
+    from steps.deployment import remove_servers
+
+    click.echo(f"removed {remove_servers()} model server(s)")
+
+
+@cli.command(help="Tag one project, or a CSV of projects (batch inference pipeline).")
+@click.option("--title", help="one project: its title")
+@click.option("--description", default="", help="one project: its description")
+@click.option(
+    "--input", "input_loc", help="CSV path or URL with id, created_on, title, description"
+)
+@click.option("--output", type=click.Path(dir_okay=False), help="write predictions (.csv or .json)")
+@click.option(
+    "--version", default="production", show_default=True, help="model version number or stage"
+)
+@click.option("--threshold", type=float, default=0.0, show_default=True, help="below it: other")
+@_registry_errors
+def predict(
+    title: str | None,
+    description: str,
+    input_loc: str | None,
+    output: str | None,
+    version: str | int,
+    threshold: float,
+) -> None:
+    if (title is None) == (input_loc is None):
+        raise click.UsageError("give either --title (one project) or --input (a CSV)")
+    if title is not None:
+        from registry.stages import get_version
+
+        classifier = get_version(_model_name(BATCH_CONFIG), version).get_model_artifact(
+            "classifier"
+        )
+        probabilities = classifier.load().predict_project(title, description)
+        tag = max(probabilities, key=probabilities.get)
+        if probabilities[tag] < threshold:
+            tag = "other"
+        _write_json(output, {"tag": tag, "probabilities": probabilities})
+        return
+    from zenml import Model
+
+    from pipelines import batch_inference_pipeline
+
+    pipeline = batch_inference_pipeline.with_options(
+        config_path=str(BATCH_CONFIG),
+        model=Model(name=_model_name(BATCH_CONFIG), version=version),
+        parameters={"dataset_loc": input_loc, "threshold": threshold},
+    )
+    run = _run_pipeline(pipeline)
+    frame = run.steps["predict_batch"].output.load()
+    if output:
+        if output.endswith(".json"):
+            frame.to_json(output, orient="records", indent=2)
+        else:
+            frame.to_csv(output, index=False)
+    click.echo(frame.head(20).to_string(index=False))
+    click.echo(f"{len(frame)} predictions" + (f" written to {output}" if output else ""))
 
 
 if __name__ == "__main__":

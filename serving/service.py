@@ -17,11 +17,11 @@ import bentoml
 from pydantic import BaseModel, Field, model_validator
 
 from tagger.data import join_text
+from tagger.inference import FALLBACK_TAG
 from tagger.model import TextClassifier
 
 MODEL_NAME = "project-tagger"
 MAX_ITEMS = 64
-FALLBACK_TAG = "other"
 
 
 class Project(BaseModel):

@@ -54,9 +54,7 @@ def deploy_bento(
     from zenml.utils import source_utils
 
     deployer = BentoMLModelDeployer.get_active_model_deployer()
-    for old in deployer.find_model_server(model_name=MODEL_NAME):
-        logger.info("removing the previous server %s", old.uuid)
-        _remove_server(deployer, old)
+    remove_servers()
     _wait_port_free(port, timeout)
 
     context = get_step_context()
@@ -87,6 +85,24 @@ def deploy_bento(
     url = f"http://127.0.0.1:{port}"
     logger.info("serving %s at %s", bento.tag, url)
     return url
+
+
+def servers() -> list:
+    """The model servers of this model known to the active stack's BentoML deployer."""
+    from zenml.integrations.bentoml.model_deployers import BentoMLModelDeployer
+
+    return BentoMLModelDeployer.get_active_model_deployer().find_model_server(model_name=MODEL_NAME)
+
+
+def remove_servers() -> int:
+    from zenml.integrations.bentoml.model_deployers import BentoMLModelDeployer
+
+    deployer = BentoMLModelDeployer.get_active_model_deployer()
+    found = servers()
+    for old in found:
+        logger.info("removing the server %s", old.uuid)
+        _remove_server(deployer, old)
+    return len(found)
 
 
 def _remove_server(deployer, service) -> None:

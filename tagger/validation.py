@@ -81,9 +81,10 @@ class DataValidationError(ValueError):
 def _expectations(with_labels: bool, labels: tuple[str, ...]) -> list:
     import great_expectations.expectations as gxe
 
+    # unlabelled data (batch inference) may still carry a tag column; labelled data must match exactly
     columns = list(COLUMNS) if with_labels else [c for c in COLUMNS if c != LABEL_COLUMN]
     expectations = [
-        gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=True),
+        gxe.ExpectTableColumnsToMatchSet(column_set=columns, exact_match=with_labels),
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
         gxe.ExpectColumnValuesToBeUnique(column="id"),
         gxe.ExpectColumnValuesToNotBeNull(column="title"),

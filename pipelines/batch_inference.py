@@ -1,0 +1,16 @@
+"""New data -> validate (no label needed) -> predictions with the pipeline's model version."""
+
+from __future__ import annotations
+
+from zenml import get_pipeline_context, pipeline
+
+from steps import load_data, validate_data
+from steps.inference import predict_batch
+
+
+@pipeline
+def batch_inference_pipeline(dataset_loc: str, threshold: float = 0.0) -> None:
+    classifier = get_pipeline_context().model.get_model_artifact("classifier")
+    dataset = load_data(dataset_loc)
+    report = validate_data(dataset, with_labels=False)
+    predict_batch(dataset, classifier, threshold, after=report)
