@@ -1,0 +1,139 @@
+"""Deployment and batch inference on the project's local stack (throw-away store), as run.py runs them:
+a real Bento served by the stack's BentoML model deployer, replaced in place, queried over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+from zenml import Model
+from zenml.client import Client
+
+from pipelines import training_pipeline
+from run import DEFAULT_TRAIN_CONFIG, run_deployment
+from steps.deployment import remove_servers, servers
+
+pytestmark = [pytest.mark.serving, pytest.mark.slow, pytest.mark.usefixtures("zenml_stack")]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MODEL = "project-tagger"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def production(tiny_params: dict) -> int:
+    run = training_pipeline.with_options(
+        config_path=str(DEFAULT_TRAIN_CONFIG),
+        model=Model(name=MODEL),
+        parameters={"train_params": tiny_params},
+    )()
+    assert run.steps["promote_model"].output.load() == "production"
+    yield run.model_version.number
+    remove_servers()
+
+
+def test_deploy_serves_and_a_redeploy_replaces_it_on_the_same_port(production: int):
+    port = _free_port()
+    first = run_deployment("production", port)
+    assert first["endpoint"] == f"http://127.0.0.1:{port}/predict"
+    assert first["model_version"] == production
+    answer = requests.post(first["endpoint"], json={"title": "YOLO object detection"}, timeout=30)
+    assert answer.status_code == 200 and answer.json()[0]["tag"]
+    assert [s.is_running for s in servers()] == [True]
+
+    second = run_deployment(production, port)
+    assert second["run_id"] != first["run_id"]
+    running = servers()
+    assert len(running) == 1 and running[0].is_running
+    assert requests.post(second["endpoint"], json={"title": "BERT"}, timeout=30).status_code == 200
+    meta = requests.post(f"http://127.0.0.1:{port}/metadata", json={}, timeout=30).json()
+    assert meta["zenml_model_version"] == str(production)
+
+
+def test_a_deploy_that_cannot_start_fails_within_its_timeout(production: int):
+    from zenml.enums import ExecutionStatus
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        pipeline_error = None
+        try:
+            from pipelines import deployment_pipeline
+            from run import DEPLOY_CONFIG
+
+            deployment_pipeline.with_options(
+                config_path=str(DEPLOY_CONFIG),
+                model=Model(name=MODEL, version="production"),
+                parameters={"port": port, "timeout": 5},
+            )()
+        except RuntimeError as exc:
+            pipeline_error = exc
+    assert pipeline_error is not None
+    run = Client().get_pipeline("deployment_pipeline").last_run
+    failed = run.steps["deploy_bento"]
+    assert failed.status == ExecutionStatus.FAILED
+    assert f"port {port} is still in use" in failed.exception_info.traceback
+
+
+def test_batch_predictions_from_the_cli(production: int, projects: pd.DataFrame, tmp_path: Path):
+    new = projects.drop(columns=["tag"]).head(40)
+    source = tmp_path / "new.csv"
+    new.to_csv(source, index=False)
+    output = tmp_path / "predictions.json"
+    done = subprocess.run(
+        [sys.executable, "run.py", "predict", "--input", str(source), "--output", str(output)],
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(output.read_text())
+    assert [str(r["id"]) for r in rows] == new["id"].tolist()
+    assert {r["tag"] for r in rows} <= {
+        "computer-vision",
+        "mlops",
+        "natural-language-processing",
+        "other",
+    }
+    step = Client().list_run_steps(name="predict_batch", sort_by="desc:created", size=1).items[0]
+    summary = step.run_metadata["predictions"]
+    assert summary["rows"] == 40 and sum(summary["per_class"].values()) == 40
+    assert 0.0 < summary["mean_confidence"] <= 1.0
+
+
+def test_single_prediction_from_the_cli(production: int):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "run.py",
+            "predict",
+            "--title",
+            "Pose estimation",
+            "--description",
+            "keypoints",
+        ],
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    answer = json.loads(done.stdout[done.stdout.index("{") :])
+    assert sum(answer["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert answer["tag"] == max(answer["probabilities"], key=answer["probabilities"].get)
