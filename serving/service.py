@@ -22,6 +22,9 @@ from tagger.model import TextClassifier
 
 MODEL_NAME = "project-tagger"
 MAX_ITEMS = 64
+# BentoML's batcher refuses requests (503) it expects to finish later than this: on 2 CPU cores a
+# batch of 64 takes a few hundred ms, so the bound is set well above what a queue of them needs.
+MAX_LATENCY_MS = 5000
 
 
 class Project(BaseModel):
@@ -68,7 +71,7 @@ class TaggerModel:
     def __init__(self) -> None:
         self.classifier = TextClassifier.load(self.model.path)
 
-    @bentoml.api(batchable=True, max_batch_size=MAX_ITEMS, max_latency_ms=20)
+    @bentoml.api(batchable=True, max_batch_size=MAX_ITEMS, max_latency_ms=MAX_LATENCY_MS)
     def classify(self, texts: list[str]) -> list[list[float]]:
         return self.classifier.predict_proba(texts, batch_size=MAX_ITEMS).tolist()
 

@@ -38,13 +38,15 @@ def classifier(projects, tiny_params) -> TextClassifier:
 
 
 @pytest.fixture(scope="module")
-def server(classifier: TextClassifier):
+def server(classifier: TextClassifier, tmp_path_factory: pytest.TempPathFactory):
     bento = build_bento(save_model(classifier, zenml_version=7), REQUIREMENTS)
     port = _free_port()
+    # the server logs every request: a file, never an unread pipe that would fill up and block it
+    log = tmp_path_factory.mktemp("bento") / "serve.log"
     process = subprocess.Popen(
         [BIN / "bentoml", "serve", str(bento.tag), "--port", str(port), "--host", "127.0.0.1"],
         env=os.environ.copy(),
-        stdout=subprocess.PIPE,
+        stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -53,7 +55,7 @@ def server(classifier: TextClassifier):
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                pytest.fail(f"bentoml serve exited: {process.stdout.read().decode()[-3000:]}")
+                pytest.fail(f"bentoml serve exited: {log.read_text()[-3000:]}")
             try:
                 if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
                     break
@@ -137,3 +139,15 @@ def test_a_body_that_is_not_json_is_rejected(server):
         timeout=30,
     )
     assert 400 <= response.status_code < 500
+
+
+def test_concurrent_requests_are_batched_and_all_answered(server, classifier):
+    from concurrent.futures import ThreadPoolExecutor
+
+    titles = [
+        f"Project {i}: {'object detection' if i % 2 else 'text summarization'}" for i in range(96)
+    ]
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        responses = list(pool.map(lambda t: _predict(server, {"title": t}), titles))
+    assert [r.status_code for r in responses] == [200] * len(titles)
+    assert [r.json()[0]["tag"] for r in responses] == classifier.predict(titles)
