@@ -151,7 +151,7 @@ def run_deployment(version: str | int = "production", port: int | None = None) -
     return {
         "run_id": str(run.id),
         "model_version": run.model_version.number if run.model_version else None,
-        "bento": run.steps["build_bento_step"].output.load().tag.name,
+        "bento": str(run.steps["build_bento_step"].output.load().tag),
         "endpoint": f"{url}/predict",
         "sample": f"curl -s -X POST {url}/predict -H 'content-type: application/json' "
         '-d \'{"title": "YOLO for drones", "description": "object detection"}\'',
