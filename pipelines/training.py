@@ -10,6 +10,7 @@ from steps import (
     evaluate_model,
     load_data,
     promote_model,
+    record_model_version,
     split_data,
     train_model,
     validate_data,
@@ -30,4 +31,5 @@ def training_pipeline(
     train_set, val_set, test_set = split_data(dataset, report, val_size, test_size, seed)
     classifier = train_model(train_set, val_set, train_params)
     evaluation = evaluate_model(classifier, test_set)
-    promote_model(evaluation, test_set, promotion_policy)
+    recorded = record_model_version(classifier, evaluation)
+    promote_model(evaluation, test_set, promotion_policy, after=recorded)

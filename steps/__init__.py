@@ -2,6 +2,7 @@
 
 from steps.data import load_data, split_data, validate_data
 from steps.evaluation import evaluate_model
+from steps.metadata import record_model_version
 from steps.promotion import promote_model
 from steps.training import train_model
 
@@ -9,6 +10,7 @@ __all__ = [
     "evaluate_model",
     "load_data",
     "promote_model",
+    "record_model_version",
     "split_data",
     "train_model",
     "validate_data",

@@ -88,10 +88,19 @@ def deploy_bento(
 
 
 def servers() -> list:
-    """The model servers of this model known to the active stack's BentoML deployer."""
-    from zenml.integrations.bentoml.model_deployers import BentoMLModelDeployer
+    """The model servers of this model known to the active stack's BentoML deployer.
 
-    return BentoMLModelDeployer.get_active_model_deployer().find_model_server(model_name=MODEL_NAME)
+    Not `find_model_server(model_name=...)`: that narrows to the model's latest version, and a
+    server of an older version (production is rarely the latest) would be missed.
+    """
+    from zenml.integrations.bentoml.model_deployers import BentoMLModelDeployer
+    from zenml.integrations.bentoml.services.bentoml_local_deployment import (
+        BentoMLLocalDeploymentService,
+    )
+
+    deployer = BentoMLModelDeployer.get_active_model_deployer()
+    found = deployer.find_model_server(service_type=BentoMLLocalDeploymentService.SERVICE_TYPE)
+    return [service for service in found if service.config.model_name == MODEL_NAME]
 
 
 def remove_servers() -> int:

@@ -8,7 +8,7 @@ import mlflow
 import pandas as pd
 from zenml import step
 
-from steps.metadata import record
+from steps.metadata import record_on_output
 from tagger.evaluation import EvaluationReport, evaluate
 from tagger.model import TextClassifier
 
@@ -20,5 +20,5 @@ def evaluate_model(
     report = evaluate(classifier, test_set)
     metrics = report.metrics()
     mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
-    record({"metrics": metrics})
+    record_on_output({"metrics": metrics})
     return report

@@ -9,7 +9,7 @@ import pandas as pd
 from zenml import ArtifactConfig, step
 from zenml.enums import ArtifactType
 
-from steps.metadata import record
+from steps.metadata import record_on_output
 from tagger.model import TextClassifier
 from tagger.training import TrainConfig, train_on_frames
 
@@ -29,7 +29,7 @@ def train_model(
     mlflow.log_params(config.to_dict())
     result = train_on_frames(config, train_set, val_set, on_epoch_end=_log_epoch)
     best = result.history[result.best_epoch - 1]
-    record(
+    record_on_output(
         {
             "training": {
                 "base_model": config.base_model,

@@ -111,6 +111,7 @@ def test_run_and_steps_are_on_the_server(server, trained):
             "split_data",
             "train_model",
             "evaluate_model",
+            "record_model_version",
             "promote_model",
         ]
     }

@@ -44,7 +44,9 @@ def production(tiny_params: dict) -> int:
     remove_servers()
 
 
-def test_deploy_serves_and_a_redeploy_replaces_it_on_the_same_port(production: int):
+def test_deploy_serves_and_a_redeploy_replaces_it_on_the_same_port(
+    production: int, tiny_params: dict
+):
     port = _free_port()
     first = run_deployment("production", port)
     assert first["endpoint"] == f"http://127.0.0.1:{port}/predict"
@@ -53,7 +55,14 @@ def test_deploy_serves_and_a_redeploy_replaces_it_on_the_same_port(production: i
     assert answer.status_code == 200 and answer.json()[0]["tag"]
     assert [s.is_running for s in servers()] == [True]
 
-    second = run_deployment(production, port)
+    # a newer version that is not production: the old server must still be found and replaced
+    newer = training_pipeline.with_options(
+        config_path=str(DEFAULT_TRAIN_CONFIG),
+        model=Model(name=MODEL),
+        parameters={"train_params": tiny_params},
+    )()
+    assert newer.model_version.number > production
+    second = run_deployment("production", port)
     assert second["run_id"] != first["run_id"]
     running = servers()
     assert len(running) == 1 and running[0].is_running

@@ -25,6 +25,7 @@ STEPS = [
     "split_data",
     "train_model",
     "evaluate_model",
+    "record_model_version",
     "promote_model",
 ]
 
@@ -97,11 +98,17 @@ def test_mlflow_run_is_recorded(first_run):
 def test_second_run_reuses_the_finished_steps(first_run, tiny_params: dict):
     second = _run(tiny_params)
     statuses = {name: step.status for name, step in second.steps.items()}
-    for name in ["load_data", "promote_model"]:
+    for name in ["load_data", "record_model_version", "promote_model"]:
         assert statuses[name] == ExecutionStatus.COMPLETED, statuses
     for name in ["validate_data", "split_data", "train_model", "evaluate_model"]:
         assert statuses[name] == ExecutionStatus.CACHED, statuses
     assert second.model_version.number == first_run.model_version.number + 1
+
+    # the new version carries the training record of the cached steps it reused
+    first_meta = Client().get_model_version(MODEL, first_run.model_version.number).run_metadata
+    second_meta = Client().get_model_version(MODEL, second.model_version.number).run_metadata
+    for key in ("training", "mlflow_run_id", "metrics"):
+        assert second_meta[key] == first_meta[key], key
 
     # the cached classifier is the same model: equal scores are not an improvement
     assert second.steps["promote_model"].output.load() == "staging"
