@@ -5,6 +5,7 @@ Import this before zenml: it sets the environment that every run.py subprocess i
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -25,3 +26,11 @@ def activate_local_stack() -> None:
     from stacks.register import STACKS_DIR, load_stack_file, register
 
     Client().activate_stack(register(load_stack_file(STACKS_DIR / "local.yaml")))
+
+
+def save_results(name: str, results: dict) -> None:
+    """Print the figures and keep them in `benchmarks/results/<name>.json`."""
+    text = json.dumps(results, indent=2)
+    print(text)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{name}.json").write_text(text + "\n")

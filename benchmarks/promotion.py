@@ -9,12 +9,11 @@ Baseline: scoring the candidate, already in memory, on the same test set (the ra
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
 
-from benchmarks.env import PROJECT_ROOT, RESULTS_DIR, activate_local_stack
+from benchmarks.env import PROJECT_ROOT, activate_local_stack, save_results
 
 MODEL = "project-tagger"
 
@@ -71,9 +70,7 @@ def main() -> None:
         f"| promotion wall s vs scoring one model in memory ({len(test_set)} rows) "
         f"| {promotion_s:.2f} | {raw_s:.2f} | {promotion_s / raw_s:.1f} |"
     )
-    print(json.dumps(results, indent=2))
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "promotion.json").write_text(json.dumps(results, indent=2) + "\n")
+    save_results("promotion", results)
 
 
 if __name__ == "__main__":

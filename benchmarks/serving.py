@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.env import PROJECT_ROOT, RESULTS_DIR, SHARED_DATASET
+from benchmarks.env import PROJECT_ROOT, SHARED_DATASET, save_results
 
 REQUESTS = 2000
 LEVELS = (1, 8, 32)
@@ -183,9 +182,7 @@ def main() -> None:
         f"| batch inference samples/s (predict_frame) vs raw forward batch 64 | {results['batch_predict_frame_sps']:.1f} "
         f"| {results['batch_raw_forward_sps']:.1f} | {results['batch_predict_frame_sps'] / results['batch_raw_forward_sps']:.2f} |"
     )
-    print(json.dumps(results, indent=2))
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "serving.json").write_text(json.dumps(results, indent=2) + "\n")
+    save_results("serving", results)
 
 
 if __name__ == "__main__":

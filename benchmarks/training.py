@@ -18,7 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.env import PROJECT_ROOT, RESULTS_DIR, SHARED_DATASET, WORK_DIR, activate_local_stack
+from benchmarks.env import (
+    PROJECT_ROOT,
+    SHARED_DATASET,
+    WORK_DIR,
+    activate_local_stack,
+    save_results,
+)
 
 THROUGHPUT_EPOCHS = 2
 
@@ -143,9 +149,7 @@ def main() -> None:
     print("| measurement | ours | baseline | ratio |\n|---|---|---|---|")
     for name, ours, base in rows:
         print(f"| {name} | {ours:.3f} | {base:.3f} | {ours / base:.2f} |")
-    print(json.dumps(results, indent=2))
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "training.json").write_text(json.dumps(results, indent=2) + "\n")
+    save_results("training", results)
 
 
 if __name__ == "__main__":
