@@ -101,7 +101,7 @@ def _raw(classifier, texts: list[str], batch: int) -> dict:
 
 
 def main() -> None:
-    from serving.package import build_bento, runtime_requirements, save_model
+    from serving.package import build_bento, runtime_requirements, save_model, wait_until_ready
     from tagger.data import join_text
     from tagger.inference import predict_frame
     from tagger.model import DEFAULT_BASE_MODEL, TextClassifier
@@ -148,15 +148,7 @@ def main() -> None:
     )
     url = f"http://127.0.0.1:{port}/predict"
     try:
-        import requests
-
-        for _ in range(180):
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(1)
+        wait_until_ready(f"http://127.0.0.1:{port}", 180, server)
         asyncio.run(_load(url, projects, 8, 200))  # warm-up
         for level in LEVELS:
             served = asyncio.run(_load(url, projects, level, REQUESTS))

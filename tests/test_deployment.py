@@ -32,6 +32,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "run.py", *args],
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 @pytest.fixture(scope="module")
 def production(tiny_params: dict) -> int:
     run = training_pipeline.with_options(
@@ -102,14 +113,7 @@ def test_batch_predictions_from_the_cli(production: int, projects: pd.DataFrame,
     source = tmp_path / "new.csv"
     new.to_csv(source, index=False)
     output = tmp_path / "predictions.json"
-    done = subprocess.run(
-        [sys.executable, "run.py", "predict", "--input", str(source), "--output", str(output)],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = _cli("predict", "--input", str(source), "--output", str(output))
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads(output.read_text())
     assert [str(r["id"]) for r in rows] == new["id"].tolist()
@@ -126,22 +130,7 @@ def test_batch_predictions_from_the_cli(production: int, projects: pd.DataFrame,
 
 
 def test_single_prediction_from_the_cli(production: int):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "run.py",
-            "predict",
-            "--title",
-            "Pose estimation",
-            "--description",
-            "keypoints",
-        ],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _cli("predict", "--title", "Pose estimation", "--description", "keypoints")
     assert done.returncode == 0, done.stderr[-3000:]
     answer = json.loads(done.stdout[done.stdout.index("{") :])
     assert sum(answer["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)

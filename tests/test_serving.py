@@ -7,13 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from serving.package import build_bento, save_model
+from serving.package import build_bento, save_model, wait_until_ready
 from serving.service import MAX_ITEMS, to_prediction
 from tagger.data import join_text, split
 from tagger.model import TextClassifier
@@ -52,18 +51,10 @@ def server(classifier: TextClassifier, tmp_path_factory: pytest.TempPathFactory)
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"bentoml serve exited: {log.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail("the Bento did not become ready in 180 s")
+        try:
+            wait_until_ready(url, 180, process)
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}: {log.read_text()[-3000:]}")
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)
