@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from run import DEFAULT_TRAIN_CONFIG
+from tests.helpers import run_cli
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "run.py", *args],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_help_shows_examples():
-    result = _run_cli("--help")
+    result = run_cli("--help")
     assert result.returncode == 0
     assert "python run.py train --config configs/train.yaml" in result.stdout
 
@@ -43,7 +30,7 @@ def test_train_writes_results_file(tmp_path: Path, tiny_params: dict):
     config_path.write_text(yaml.safe_dump(config))
     results = tmp_path / "results.json"
 
-    result = _run_cli("train", "--config", str(config_path), "--results-fp", str(results))
+    result = run_cli("train", "--config", str(config_path), "--results-fp", str(results))
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(results.read_text())
     assert summary["status"] == "completed"
@@ -57,7 +44,7 @@ def test_train_writes_results_file(tmp_path: Path, tiny_params: dict):
 def test_train_on_a_bad_csv_fails_with_the_expectations(tmp_path: Path):
     bad = tmp_path / "bad.csv"
     bad.write_text("id,title,description,tag\n1,A,B,robotics\n1,C,D,mlops\n")
-    result = _run_cli("train", "--dataset-loc", str(bad))
+    result = run_cli("train", "--dataset-loc", str(bad))
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "expect_table_columns_to_match_set" in output

@@ -17,6 +17,7 @@ import yaml
 
 from run import DEFAULT_TRAIN_CONFIG
 from stacks.sandbox import throwaway_env
+from tests.helpers import TRAINING_STEPS
 
 pytestmark = [pytest.mark.dashboard, pytest.mark.slow]
 
@@ -103,18 +104,9 @@ def test_run_and_steps_are_on_the_server(server, trained):
     run = _get(url, f"/runs/{trained['run_id']}")
     assert run["body"]["status"] == "completed"
     steps = _get(url, "/steps", pipeline_run_id=trained["run_id"], size=50)["items"]
-    assert {s["name"]: s["body"]["status"] for s in steps} == {
-        name: "completed"
-        for name in [
-            "load_data",
-            "validate_data",
-            "split_data",
-            "train_model",
-            "evaluate_model",
-            "record_model_version",
-            "promote_model",
-        ]
-    }
+    assert {s["name"]: s["body"]["status"] for s in steps} == dict.fromkeys(
+        TRAINING_STEPS, "completed"
+    )
 
 
 def test_model_version_links_every_artifact_with_visualizations(server, trained):

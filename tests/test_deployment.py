@@ -4,10 +4,7 @@ a real Bento served by the stack's BentoML model deployer, replaced in place, qu
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +16,7 @@ from zenml.client import Client
 from pipelines import training_pipeline
 from run import DEFAULT_TRAIN_CONFIG, run_deployment
 from steps.deployment import remove_servers, servers
+from tests.helpers import run_cli
 
 pytestmark = [pytest.mark.serving, pytest.mark.slow, pytest.mark.usefixtures("zenml_stack")]
 
@@ -30,17 +28,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "run.py", *args],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +100,7 @@ def test_batch_predictions_from_the_cli(production: int, projects: pd.DataFrame,
     source = tmp_path / "new.csv"
     new.to_csv(source, index=False)
     output = tmp_path / "predictions.json"
-    done = _cli("predict", "--input", str(source), "--output", str(output))
+    done = run_cli("predict", "--input", str(source), "--output", str(output))
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads(output.read_text())
     assert [str(r["id"]) for r in rows] == new["id"].tolist()
@@ -130,7 +117,7 @@ def test_batch_predictions_from_the_cli(production: int, projects: pd.DataFrame,
 
 
 def test_single_prediction_from_the_cli(production: int):
-    done = _cli("predict", "--title", "Pose estimation", "--description", "keypoints")
+    done = run_cli("predict", "--title", "Pose estimation", "--description", "keypoints")
     assert done.returncode == 0, done.stderr[-3000:]
     answer = json.loads(done.stdout[done.stdout.index("{") :])
     assert sum(answer["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)

@@ -15,19 +15,11 @@ from run import DEFAULT_TRAIN_CONFIG
 from tagger.data import LABELS, fingerprint
 from tagger.evaluation import EvaluationReport
 from tagger.model import TextClassifier
+from tests.helpers import TRAINING_STEPS
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("zenml_stack")]
 
 MODEL = "tagger-test"
-STEPS = [
-    "load_data",
-    "validate_data",
-    "split_data",
-    "train_model",
-    "evaluate_model",
-    "record_model_version",
-    "promote_model",
-]
 
 
 def _run(tiny_params: dict, **parameters):
@@ -48,7 +40,7 @@ def first_run(tiny_params: dict):
 
 def test_run_completes_with_every_step(first_run):
     assert first_run.status == ExecutionStatus.COMPLETED
-    assert sorted(first_run.steps) == sorted(STEPS)
+    assert sorted(first_run.steps) == sorted(TRAINING_STEPS)
 
 
 def test_model_version_holds_metadata_and_artifacts(first_run, projects: pd.DataFrame):

@@ -1,0 +1,32 @@
+"""Shared by several test modules: the CLI as a user runs it, the training pipeline's steps."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+TRAINING_STEPS = (
+    "load_data",
+    "validate_data",
+    "split_data",
+    "train_model",
+    "evaluate_model",
+    "record_model_version",
+    "promote_model",
+)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python run.py ...` in a real process, with this session's (throw-away) environment."""
+    return subprocess.run(
+        [sys.executable, "run.py", *args],
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
