@@ -289,10 +289,10 @@ def predict(
         classifier = get_version(_model_name(BATCH_CONFIG), version).get_model_artifact(
             "classifier"
         )
+        from tagger.inference import choose_tag
+
         probabilities = classifier.load().predict_project(title, description)
-        tag = max(probabilities, key=probabilities.get)
-        if probabilities[tag] < threshold:
-            tag = "other"
+        tag, _ = choose_tag(list(probabilities), list(probabilities.values()), threshold)
         _write_json(output, {"tag": tag, "probabilities": probabilities})
         return
     from zenml import Model

@@ -17,7 +17,7 @@ import bentoml
 from pydantic import BaseModel, Field, model_validator
 
 from tagger.data import join_text
-from tagger.inference import FALLBACK_TAG
+from tagger.inference import choose_tag
 from tagger.model import TextClassifier
 
 MODEL_NAME = "project-tagger"
@@ -56,10 +56,9 @@ class PredictRequest(BaseModel):
 
 def to_prediction(labels: list[str], row: list[float], threshold: float) -> Prediction:
     """One answer: the most likely tag, or "other" when its probability is below `threshold`."""
-    best = max(range(len(row)), key=row.__getitem__)
-    tag = labels[best] if row[best] >= threshold else FALLBACK_TAG
+    tag, confidence = choose_tag(labels, row, threshold)
     probabilities = dict(zip(labels, map(float, row), strict=True))
-    return Prediction(tag=tag, confidence=float(row[best]), probabilities=probabilities)
+    return Prediction(tag=tag, confidence=confidence, probabilities=probabilities)
 
 
 @bentoml.service(name="tagger_model", workers=1, traffic={"timeout": 30})
