@@ -20,17 +20,21 @@ import yaml
 STACKS_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = STACKS_DIR.parent
 logger = logging.getLogger("stacks.register")
+# custom flavors that stack files may use; registered before any stack
+PROJECT_FLAVORS = {"orchestrator": "stacks.ray_orchestrator.RayOrchestratorFlavor"}
 
 
 def load_stack_file(path: Path) -> dict[str, Any]:
     """Read a stack YAML with `${VAR}` expanded from the environment.
 
     `PROJECT_ROOT` is this checkout; `TAGGER_ARTIFACT_ROOT` defaults to `.artifacts` in it, so
-    tests and benchmarks can point a stack at a throw-away directory.
+    tests and benchmarks can point a stack at a throw-away directory; `RAY_ADDRESS` (Ray's own
+    variable) defaults to `auto`, the cluster started on this machine.
     """
     values = {
         "PROJECT_ROOT": str(PROJECT_ROOT),
         "TAGGER_ARTIFACT_ROOT": str(PROJECT_ROOT / ".artifacts"),
+        "RAY_ADDRESS": "auto",
         **os.environ,
     }
     try:
@@ -38,6 +42,25 @@ def load_stack_file(path: Path) -> dict[str, Any]:
     except KeyError as exc:
         raise SystemExit(f"{path.name}: environment variable {exc} is not set") from exc
     return yaml.safe_load(text)
+
+
+def register_flavors() -> None:
+    """`zenml <type> flavor register` for the project's flavors, idempotently."""
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+    from zenml.models import FlavorUpdate
+    from zenml.stack.flavor import validate_flavor_source
+
+    client = Client()
+    for type_name, source in PROJECT_FLAVORS.items():
+        component_type = StackComponentType(type_name)
+        _, flavor = validate_flavor_source(source=source, component_type=component_type)
+        existing = client.list_flavors(name=flavor.name, type=component_type).items
+        if existing:
+            update = FlavorUpdate(config_schema=flavor.config_schema)
+            client.zen_store.update_flavor(existing[0].id, update)
+        else:
+            client.create_flavor(source=source, component_type=component_type)
 
 
 def register(spec: dict[str, Any]) -> str:
@@ -72,7 +95,8 @@ def main() -> None:
     args = parser.parse_args()
     from zenml.client import Client
 
-    for path in args.files or [STACKS_DIR / "local.yaml"]:
+    register_flavors()
+    for path in args.files or [STACKS_DIR / "local.yaml", STACKS_DIR / "ray-local.yaml"]:
         name = register(load_stack_file(path))
         print(f"registered stack {name!r} from {path.name}")
     if args.activate:

@@ -101,3 +101,29 @@ def zenml_stack(session_dir: Path):
     assert client.root is None, "tests must not use the project's ZenML repository config"
     client.activate_stack(register(load_stack_file(STACKS_DIR / "local.yaml")))
     return client.active_stack_model
+
+
+@pytest.fixture(scope="session")
+def ray_head(session_dir: Path):
+    """A real Ray head on localhost (own ports, stopped at teardown), with this session's env.
+
+    Four logical CPUs on a two-core machine: a diamond's branches run side by side and a step
+    can hold one CPU while its two Ray Train workers hold the others.
+    """
+    from tests.helpers import start_ray_head
+
+    with start_ray_head(session_dir / "ray", num_cpus=4) as head:
+        yield head
+
+
+@pytest.fixture(scope="session")
+def ray_stack(zenml_stack, ray_head):
+    """The project's ray-local stack, pointed at the session's Ray head."""
+    from zenml.client import Client
+
+    from stacks.register import STACKS_DIR, load_stack_file, register, register_flavors
+
+    register_flavors()
+    os.environ["RAY_ADDRESS"] = ray_head.address
+    spec = load_stack_file(STACKS_DIR / "ray-local.yaml")
+    return Client().get_stack(register(spec))
