@@ -1,0 +1,343 @@
+"""The kubernetes stack, verified as far as a machine without a cluster allows.
+
+Everything here runs zenml 0.98's own Kubernetes orchestrator code: the stack is registered from
+stacks/kubernetes.yaml, the training pipeline's snapshot is compiled from configs/train.yaml,
+the Jobs are built by zenml's manifest builders and checked against the official Kubernetes
+schemas (kubernetes-validate), and `KubernetesOrchestrator.run` submits to an API server.
+
+The one fake is that API server: no Kubernetes can run here, so kmock's KubernetesEmulator
+answers on localhost. It stores what it is sent and serves it back (create, read, list); it
+does not authenticate or authorize (RBAC), default or validate objects (validation is done
+offline here instead), schedule pods, pull images, run the Job controller, enforce quotas or
+node selectors/tolerations, or start the orchestrator pod that would create the step Jobs.
+The image is given through Docker settings (`skip_build`), so nothing is built, pushed or
+pulled. Kaniko builds, S3 and MLflow are not reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers import PROJECT_ROOT, TRAINING_STEPS
+
+pytestmark = pytest.mark.kubernetes
+kmock = pytest.importorskip("kmock")
+kubernetes_validate = pytest.importorskip("kubernetes_validate")
+
+IMAGE = "registry.example.com/tagger/project-tagger:test"
+CONTEXT = "tagger-test"
+NAMESPACE = "tagger"
+STACK_ENV = {
+    "TAGGER_KUBE_CONTEXT": CONTEXT,
+    "TAGGER_KUBE_NAMESPACE": NAMESPACE,
+    "TAGGER_S3_PATH": "s3://tagger-artifacts/runs",
+    "TAGGER_S3_ENDPOINT": "http://minio.example:9000",
+    "TAGGER_REGISTRY_URI": "registry.example.com/tagger",
+    "TAGGER_MLFLOW_URI": "http://mlflow.example:5000",
+}
+TRAIN_CONFIG = yaml.safe_load((PROJECT_ROOT / "configs" / "train.yaml").read_text())
+K8S_SETTINGS = TRAIN_CONFIG["settings"]["orchestrator.kubernetes"]
+TRAIN_POD = TRAIN_CONFIG["steps"]["train_model"]["settings"]["orchestrator.kubernetes"][
+    "pod_settings"
+]
+
+
+def TOKEN_REF(snapshot) -> dict[str, Any]:  # noqa: N802
+    return {"secretKeyRef": {"name": f"zenml-token-{snapshot.id}", "key": "zenml_api_token"}}
+
+
+class FakeApiServer:
+    """kmock's stateful Kubernetes emulator on a localhost port, served from its own thread."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
+
+    async def _serve(self) -> None:
+        async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
+            self.emulator, self.url = emulator, str(server.url).rstrip("/")
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> FakeApiServer:
+        self._thread.start()
+        assert self._ready.wait(30), "kmock did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def objects(self, plural: str) -> list[dict[str, Any]]:
+        """What the server holds of a resource kind, as stored (the client's JSON)."""
+        return [
+            dict(obj.raw)
+            for key, obj in self.emulator.objects.items()
+            if key[0].plural == plural and not obj.deleted
+        ]
+
+
+@pytest.fixture(scope="module")
+def api_server() -> Iterator[FakeApiServer]:
+    with FakeApiServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(api_server: FakeApiServer, session_dir: Path) -> Iterator[Path]:
+    """A kubeconfig whose context points at the fake API server, as KUBECONFIG."""
+    path = session_dir / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "fake", "cluster": {"server": api_server.url}}],
+                "users": [{"name": "fake", "user": {"token": "not-checked"}}],
+                "contexts": [
+                    {
+                        "name": CONTEXT,
+                        "context": {"cluster": "fake", "user": "fake", "namespace": NAMESPACE},
+                    }
+                ],
+                "current-context": CONTEXT,
+            }
+        )
+    )
+    previous = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("KUBECONFIG")
+    else:
+        os.environ["KUBECONFIG"] = previous
+
+
+@pytest.fixture(scope="module")
+def k8s_stack(kubeconfig: Path, monkeypatch_module: pytest.MonkeyPatch):
+    """stacks/kubernetes.yaml registered (secrets first) and active; the local stack after."""
+    from zenml.client import Client
+
+    from stacks.register import STACKS_DIR, load_stack_file, register
+
+    for key, value in STACK_ENV.items():
+        monkeypatch_module.setenv(key, value)
+    client = Client()
+    previous = client.active_stack_model.name
+    existing = {s.name for s in client.list_secrets().items}
+    if "tagger_s3" not in existing:
+        client.create_secret(
+            "tagger_s3", {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "x"}
+        )
+    if "tagger_mlflow" not in existing:
+        client.create_secret("tagger_mlflow", {"username": "tagger", "password": "x"})
+    client.activate_stack(register(load_stack_file(STACKS_DIR / "kubernetes.yaml")))
+    yield client.active_stack
+    client.activate_stack(previous)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
+def snapshot(k8s_stack):
+    from stacks.kubernetes_manifests import training_snapshot
+
+    return training_snapshot(IMAGE)
+
+
+@pytest.fixture(scope="module")
+def offline_jobs(k8s_stack, snapshot) -> dict[str, dict[str, Any]]:
+    from stacks.kubernetes_manifests import orchestrator_job, step_jobs
+
+    orchestrator = k8s_stack.orchestrator
+    return {"orchestrator": orchestrator_job(orchestrator, snapshot)} | step_jobs(
+        orchestrator, snapshot
+    )
+
+
+def _container(job: dict[str, Any]) -> dict[str, Any]:
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _env(job: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in _container(job)["env"]}
+
+
+def test_stack_registers_and_describes(k8s_stack):
+    from zenml.enums import StackComponentType as T
+
+    flavors = {t: c.flavor for t, c in k8s_stack.components.items()}
+    assert flavors == {
+        T.ORCHESTRATOR: "kubernetes",
+        T.ARTIFACT_STORE: "s3",
+        T.CONTAINER_REGISTRY: "default",
+        T.IMAGE_BUILDER: "kaniko",
+        T.EXPERIMENT_TRACKER: "mlflow",
+    }
+    assert k8s_stack.orchestrator.config.kubernetes_context == CONTEXT
+    assert k8s_stack.orchestrator.config.kubernetes_namespace == NAMESPACE
+    assert k8s_stack.artifact_store.config.path == STACK_ENV["TAGGER_S3_PATH"]
+    assert k8s_stack.container_registry.config.uri == STACK_ENV["TAGGER_REGISTRY_URI"]
+    assert k8s_stack.experiment_tracker.config.tracking_uri == STACK_ENV["TAGGER_MLFLOW_URI"]
+    # secrets stay references in the store and resolve only when read
+    stored = k8s_stack.experiment_tracker.config.model_dump()
+    assert stored["tracking_password"] == "{{tagger_mlflow.password}}"
+    assert k8s_stack.experiment_tracker.config.tracking_password == "x"
+    k8s_stack.validate(fail_if_secrets_missing=True)
+
+    described = subprocess.run(
+        [str(Path(sys.executable).parent / "zenml"), "stack", "describe", "kubernetes"],
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert described.returncode == 0, described.stderr
+    for name in ("kubernetes", "s3-artifacts", "registry", "kaniko", "mlflow-remote"):
+        assert name in described.stdout + described.stderr
+
+
+def test_a_remote_orchestrator_needs_a_zenml_server(k8s_stack, snapshot):
+    """zenml refuses `pipeline()` on this stack with a local store: a cluster run needs a server."""
+    with pytest.raises(RuntimeError, match="require a remote ZenML server"):
+        k8s_stack.prepare_pipeline_submission(snapshot)
+
+
+def test_every_job_validates_against_the_kubernetes_schema(offline_jobs):
+    from stacks.kubernetes_manifests import validate
+
+    assert list(offline_jobs) == ["orchestrator", *TRAINING_STEPS]
+    for name, job in offline_jobs.items():
+        assert job["kind"] == "Job" and job["apiVersion"] == "batch/v1", name
+        validate(job)
+
+
+def test_schema_validation_rejects_a_broken_job(offline_jobs):
+    from stacks.kubernetes_manifests import validate
+
+    broken = yaml.safe_load(yaml.safe_dump(offline_jobs["train_model"]))
+    broken["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] = "4 cpus"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(broken)
+
+
+def test_orchestrator_job(offline_jobs, snapshot):
+    job = offline_jobs["orchestrator"]
+    container, pod = _container(job), job["spec"]["template"]["spec"]
+    assert container["image"] == IMAGE
+    assert container["command"] == [
+        "python",
+        "-m",
+        "zenml.integrations.kubernetes.orchestrators.kubernetes_orchestrator_entrypoint",
+    ]
+    args = container["args"]
+    assert args[args.index("--snapshot_id") + 1] == str(snapshot.id)
+    assert pod["serviceAccountName"] == K8S_SETTINGS["service_account_name"]
+    assert container["resources"] == K8S_SETTINGS["orchestrator_pod_settings"]["resources"]
+    assert pod["imagePullSecrets"] == [{"name": "tagger-registry"}]
+    assert pod["restartPolicy"] == "Never"
+    assert job["spec"]["backoffLimit"] == 3
+    assert "ZENML_STORE_URL" in _env(job)
+    assert _env(job)["ZENML_STORE_API_TOKEN"] == TOKEN_REF(snapshot)
+
+
+def test_step_jobs(offline_jobs, snapshot):
+    for step_name in TRAINING_STEPS:
+        job = offline_jobs[step_name]
+        container, pod = _container(job), job["spec"]["template"]["spec"]
+        args = container["args"]
+        assert container["image"] == IMAGE, step_name
+        assert container["command"] == ["python", "-m", "zenml.entrypoints.entrypoint"]
+        assert args[args.index("--step_name") + 1] == step_name
+        assert args[args.index("--snapshot_id") + 1] == str(snapshot.id)
+        assert pod["serviceAccountName"] == K8S_SETTINGS["service_account_name"]
+        assert _env(job)["ZENML_STORE_API_TOKEN"] == TOKEN_REF(snapshot), step_name
+        expected = TRAIN_POD if step_name == "train_model" else K8S_SETTINGS["pod_settings"]
+        assert container["resources"] == expected["resources"], step_name
+    train = offline_jobs["train_model"]["spec"]["template"]["spec"]
+    assert train["nodeSelector"] == TRAIN_POD["node_selectors"]
+    assert train["tolerations"] == TRAIN_POD["tolerations"]
+    assert "nodeSelector" not in offline_jobs["load_data"]["spec"]["template"]["spec"]
+
+
+def test_submission_to_the_api_server(k8s_stack, offline_jobs, api_server):
+    """`KubernetesOrchestrator.submit_pipeline` against the API server: it stores the client's
+    ZenML API token as a Kubernetes secret, then creates the orchestrator Job. Nothing runs it.
+
+    Called directly because `pipeline()` stops earlier with a local store (the test above);
+    the environment is zenml's own (`get_config_environment_vars`) plus the API token a ZenML
+    server would issue, which a sqlite store does not. `synchronous: false`, as a synchronous
+    submit waits for a Job that no controller here will ever run.
+    """
+    import base64
+
+    from zenml.orchestrators.utils import get_config_environment_vars
+    from zenml.pipelines.run_utils import create_placeholder_run
+
+    from stacks.kubernetes_manifests import training_snapshot, validate
+
+    snapshot = training_snapshot(
+        IMAGE, settings={"orchestrator.kubernetes": {**K8S_SETTINGS, "synchronous": False}}
+    )
+    run = create_placeholder_run(snapshot=snapshot)
+    environment, secrets = get_config_environment_vars(pipeline_run_id=run.id)
+    environment |= secrets | {"ZENML_STORE_API_TOKEN": "token-a-zenml-server-would-issue"}
+    before = len(api_server.objects("jobs"))
+    result = k8s_stack.orchestrator.submit_pipeline(
+        snapshot=snapshot,
+        stack=k8s_stack,
+        base_environment=environment,
+        step_environments={},
+        placeholder_run=run,
+    )
+    assert result is None  # asynchronous: submitted, not waited for
+
+    jobs = api_server.objects("jobs")
+    assert len(jobs) == before + 1
+    job = {"apiVersion": "batch/v1", "kind": "Job", **jobs[-1]}
+    validate(job)
+    labels = job["metadata"]["labels"]
+    assert labels["pipeline"] == "training_pipeline" and labels["run_id"] == str(run.id)
+    args = _container(job)["args"]
+    assert args[args.index("--snapshot_id") + 1] == str(snapshot.id)
+    assert args[args.index("--run_id") + 1] == str(run.id)
+
+    (secret,) = [
+        s
+        for s in api_server.objects("secrets")
+        if s["metadata"]["name"] == f"zenml-token-{snapshot.id}"
+    ]
+    token = base64.b64decode(secret["data"]["zenml_api_token"]).decode()
+    assert token == "token-a-zenml-server-would-issue"
+    assert _env(job)["ZENML_STORE_API_TOKEN"] == TOKEN_REF(snapshot)
+    assert "token-a-zenml-server-would-issue" not in str(job)
+
+    # the offline builder makes the Job that was submitted, but for the snapshot and run ids
+    submitted, offline = _container(job), _container(offline_jobs["orchestrator"])
+    for field in ("image", "command", "resources"):
+        assert submitted[field] == offline[field], field
+    assert submitted["image"] == IMAGE
+    pod, offline_pod = (
+        job["spec"]["template"]["spec"],
+        offline_jobs["orchestrator"]["spec"]["template"]["spec"],
+    )
+    for field in ("serviceAccountName", "imagePullSecrets", "restartPolicy"):
+        assert pod[field] == offline_pod[field], field
+    assert pod["serviceAccountName"] == K8S_SETTINGS["service_account_name"]
+    assert api_server.objects("serviceaccounts") == []  # named in the settings: none created
