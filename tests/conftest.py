@@ -114,6 +114,9 @@ def ray_head(session_dir: Path):
 
     with start_ray_head(session_dir / "ray", num_cpus=4) as head:
         yield head
+        import ray
+
+        ray.shutdown()  # before the head goes, or this process's Ray client waits for it
 
 
 @pytest.fixture(scope="session")

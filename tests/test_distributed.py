@@ -53,3 +53,37 @@ def test_two_workers_train_the_same_kind_of_result(
     assert accuracy == pytest.approx(best["val_accuracy"]), "the bundle is the restored best epoch"
     assert best["val_f1"] > 0.5
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_a_two_trial_search_starts_from_the_known_good_config(
+    projects: pd.DataFrame, tiny_params: dict, ray_head, monkeypatch
+):
+    from tagger.tuning import TuneConfig, tune_hyperparameters
+
+    monkeypatch.setenv("RAY_ADDRESS", ray_head.address)
+    train_df, val_df, _ = split(projects, val_size=0.2, test_size=0.0, seed=3)
+    base = TrainConfig.from_dict({**tiny_params, "epochs": 3})
+    space = {"learning_rate": {"loguniform": [1e-4, 1e-2]}, "batch_size": {"choice": [8, 16]}}
+    result = tune_hyperparameters(
+        base,
+        texts_of(train_df),
+        train_df["tag"].tolist(),
+        texts_of(val_df),
+        val_df["tag"].tolist(),
+        TuneConfig(num_runs=2, max_concurrent=2, grace_period=1, space=space),
+    )
+    assert len(result.trials) == 2 and len(result.histories) == 2
+    known_good = result.trials[result.trials["learning_rate"] == base.learning_rate]
+    assert len(known_good) == 1, result.trials
+    assert result.best_score == result.trials["val_f1"].max()
+    TrainConfig.from_dict(result.best_params)  # a whole, valid training config
+    assert all(1 <= len(h) <= 3 for h in result.histories.values())
+
+
+def test_tune_config_rejects_what_it_cannot_search():
+    from tagger.tuning import TuneConfig
+
+    with pytest.raises(ValueError, match="unknown training parameters"):
+        TuneConfig(space={"learnig_rate": {"uniform": [0, 1]}})
+    with pytest.raises(ValueError, match="loguniform/uniform/choice"):
+        TuneConfig(space={"dropout": {"normal": [0, 1]}})
