@@ -7,7 +7,7 @@ export ZENML_ANALYTICS_OPT_IN := false
 export ZENML_AUTO_OPEN_DASHBOARD := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup stacks chromium run train test test-fast lint format bench dashboard clean
+.PHONY: setup stacks chromium run train test test-fast lint format bench dashboard ray-up ray-down clean
 
 setup: $(STAMP) .zen/config.yaml stacks
 
@@ -54,6 +54,15 @@ bench: setup
 
 dashboard: setup
 	$(VENV)/bin/zenml login --local
+
+# A Ray head on this machine for the ray-local stack. One logical CPU more than the cores: a step
+# that drives Ray Train or Tune holds one while its workers take the real cores.
+ray-up: setup
+	$(VENV)/bin/ray start --head --num-cpus $$(( $$(nproc) + 1 )) \
+	  --dashboard-host 127.0.0.1 --disable-usage-stats
+
+ray-down:
+	$(VENV)/bin/ray stop
 
 clean:
 	rm -rf .artifacts .zen .pytest_cache benchmarks/results

@@ -1,7 +1,8 @@
 """`python -m benchmarks`: every benchmark of the project, one after another, in one store."""
 
-from benchmarks import promotion, serving, training
+from benchmarks import promotion, ray_cluster, serving, training
 
 training.main()
 promotion.main()
 serving.main()
+ray_cluster.main()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,15 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.env import PROJECT_ROOT, SHARED_DATASET, save_results
+from stacks.sandbox import free_port
 
 REQUESTS = 2000
 LEVELS = (1, 8, 32)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _projects() -> list[dict[str, str]]:
@@ -129,7 +123,7 @@ def main() -> None:
     results["batch_raw_forward_sps"] = _raw(classifier, texts, 64)["rps"]
 
     bento = build_bento(save_model(classifier, zenml_version=None), runtime_requirements())
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             Path(sys.executable).parent / "bentoml",

@@ -1,12 +1,23 @@
-"""A ZenML (and BentoML) client environment with its own stores, for tests and benchmarks.
+"""Throw-away environments for tests and benchmarks: a ZenML (and BentoML) client with its own
+stores, and a Ray head of their own.
 
-Pure environment (no zenml import): set it before zenml is imported, or pass it to subprocesses.
+No zenml import: set the environment before zenml is imported, or pass it to subprocesses.
 The repository path points at an empty folder, so the client neither finds nor rewrites the
 project's `.zen/config.yaml`.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -23,3 +34,58 @@ def throwaway_env(root: Path) -> dict[str, str]:
         "ZENML_ENABLE_REPO_INIT_WARNINGS": "false",
         "TOKENIZERS_PARALLELISM": "false",
     }
+
+
+@dataclass(frozen=True)
+class RayHead:
+    address: str  # GCS host:port, for ray.init
+    dashboard: str  # http://host:port, for the Jobs and state APIs
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def start_ray_head(log_dir: Path, num_cpus: int = 4) -> Iterator[RayHead]:
+    """`ray start --head --block` in its own process group; ended (with its workers) on exit.
+
+    `ray stop` would end every Ray cluster on the machine, so the head is stopped by signal.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    port, dashboard_port = free_port(), free_port()
+    ray = Path(sys.executable).with_name("ray")
+    command = [
+        str(ray), "start", "--head", "--block", "--disable-usage-stats",
+        f"--port={port}", f"--num-cpus={num_cpus}",
+        "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
+    ]  # fmt: skip
+    with (log_dir / "head.log").open("w") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    head = RayHead(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}")
+    try:
+        _wait_for(f"{head.dashboard}/api/version", process, log_dir / "head.log")
+        yield head
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"ray head exited:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError(f"ray head not ready after {timeout}s:\n{log.read_text()[-3000:]}")

@@ -110,7 +110,7 @@ def ray_head(session_dir: Path):
     Four logical CPUs on a two-core machine: a diamond's branches run side by side and a step
     can hold one CPU while its two Ray Train workers hold the others.
     """
-    from tests.helpers import start_ray_head
+    from stacks.sandbox import start_ray_head
 
     with start_ray_head(session_dir / "ray", num_cpus=4) as head:
         yield head

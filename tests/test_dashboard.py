@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import requests
 import yaml
 
 from run import DEFAULT_TRAIN_CONFIG
-from stacks.sandbox import throwaway_env
+from stacks.sandbox import free_port, throwaway_env
 from tests.helpers import TRAINING_STEPS
 
 pytestmark = [pytest.mark.dashboard, pytest.mark.slow]
@@ -38,17 +37,11 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(session_dir: Path):
     """`zenml login --local` in its own config: the test session's store is left alone."""
     env = {**os.environ, **throwaway_env(session_dir / "dashboard")}
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         [BIN / "zenml", "login", "--local", "--port", str(port)],
         env=env,

@@ -15,6 +15,7 @@ from zenml.client import Client
 
 from pipelines import training_pipeline
 from run import DEFAULT_TRAIN_CONFIG, run_deployment
+from stacks.sandbox import free_port
 from steps.deployment import remove_servers, servers
 from tests.helpers import run_cli
 
@@ -22,12 +23,6 @@ pytestmark = [pytest.mark.serving, pytest.mark.slow, pytest.mark.usefixtures("ze
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODEL = "project-tagger"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +40,7 @@ def production(tiny_params: dict) -> int:
 def test_deploy_serves_and_a_redeploy_replaces_it_on_the_same_port(
     production: int, tiny_params: dict
 ):
-    port = _free_port()
+    port = free_port()
     first = run_deployment("production", port)
     assert first["endpoint"] == f"http://127.0.0.1:{port}/predict"
     assert first["model_version"] == production

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import PROJECT_ROOT, TRAINING_STEPS
+from tests.helpers import PROJECT_ROOT, TRAINING_STEPS, create_example_secrets
 
 pytestmark = pytest.mark.kubernetes
 kmock = pytest.importorskip("kmock")
@@ -135,13 +135,7 @@ def k8s_stack(kubeconfig: Path, monkeypatch_module: pytest.MonkeyPatch):
         monkeypatch_module.setenv(key, value)
     client = Client()
     previous = client.active_stack_model.name
-    existing = {s.name for s in client.list_secrets().items}
-    if "tagger_s3" not in existing:
-        client.create_secret(
-            "tagger_s3", {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "x"}
-        )
-    if "tagger_mlflow" not in existing:
-        client.create_secret("tagger_mlflow", {"username": "tagger", "password": "x"})
+    create_example_secrets()
     client.activate_stack(register(load_stack_file(STACKS_DIR / "kubernetes.yaml")))
     yield client.active_stack
     client.activate_stack(previous)

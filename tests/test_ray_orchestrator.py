@@ -6,6 +6,10 @@ few seconds per step on top of the work.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,11 +17,12 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
 from tests import toy_pipelines
+from tests.helpers import PROJECT_ROOT
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def on_ray(ray_stack):
     client = Client()
     previous = client.active_stack_model.name
@@ -58,11 +63,16 @@ def test_failed_step_fails_the_run_and_nothing_downstream_starts(on_ray):
     assert "after" not in run.steps or run.steps["after"].status != ExecutionStatus.COMPLETED
 
 
-def test_step_resources_become_ray_task_resources(on_ray, ray_head):
+@pytest.fixture(scope="module")
+def resourceful_run(on_ray):
+    toy_pipelines.resourceful()
+    return _last_run("resourceful")
+
+
+def test_step_resources_become_ray_task_resources(resourceful_run, ray_head):
     from ray.util.state import list_tasks
 
-    toy_pipelines.resourceful()
-    run = _last_run("resourceful")
+    run = resourceful_run
     assert run.status == ExecutionStatus.COMPLETED
     tasks = {
         task.name: task
@@ -75,10 +85,8 @@ def test_step_resources_become_ray_task_resources(on_ray, ray_head):
     assert tasks[f"{run.orchestrator_run_id}:source"].required_resources["CPU"] == 1.0
 
 
-def test_step_logs_reach_zenml(on_ray):
-    toy_pipelines.resourceful()
-    run = _last_run("resourceful")
-    uris = [logs.uri for logs in run.steps["heavy"].log_collection or [] if logs.uri]
+def test_step_logs_reach_zenml(resourceful_run):
+    uris = [logs.uri for logs in resourceful_run.steps["heavy"].log_collection or [] if logs.uri]
     assert uris, "the step stored no logs"
     text = "".join(
         path.read_text()
@@ -87,3 +95,40 @@ def test_step_logs_reach_zenml(on_ray):
         for path in map(Path, uris)
     )
     assert "heavy step ran with two CPUs" in text
+
+
+def test_stopping_a_run_cancels_its_running_step(on_ray):
+    """`zenml pipeline runs stop` from another process while a step naps for two minutes."""
+    from zenml.utils.run_utils import stop_run
+
+    started = time.monotonic()
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "tests.toy_pipelines", "sleepy"],
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        run = _wait_for_running_step("sleepy", "nap", timeout=120)
+        stop_run(run)
+        driver.wait(timeout=90)
+    finally:
+        driver.kill()
+    assert time.monotonic() - started < 110, "the nap was not interrupted"
+    assert driver.returncode != 0
+    run = Client().get_pipeline_run(run.id)
+    assert run.status == ExecutionStatus.STOPPED
+    assert run.steps["nap"].status == ExecutionStatus.STOPPED
+    assert "after" not in run.steps
+
+
+def _wait_for_running_step(pipeline: str, step: str, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = Client().list_pipeline_runs(pipeline=pipeline, sort_by="desc:created", size=1)
+        latest = runs.items[0] if runs.items else None
+        if latest and step in latest.steps and latest.steps[step].status == ExecutionStatus.RUNNING:
+            return latest
+        time.sleep(1)
+    raise TimeoutError(f"{pipeline}.{step} did not start within {timeout}s")

@@ -1,5 +1,10 @@
-"""The project's pipelines on the ray-local stack (a real Ray head on localhost): the training
-pipeline with Ray Train inside its step, and the tuning CLI feeding training."""
+"""The project's pipelines with Ray (a real Ray head on localhost): the training pipeline on the
+ray-local stack with Ray Train inside its step, next to the same pipeline on the local stack; and
+`run.py tune` (its trials on the session's Ray head) feeding `run.py train --config-from-tune`.
+
+The tuning CLI runs on the local stack: every step on the Ray orchestrator starts its own
+process, which the orchestrator tests already cover; here the subject is the tuning flow.
+"""
 
 from __future__ import annotations
 
@@ -18,15 +23,6 @@ from tagger.model import TextClassifier
 from tests.helpers import TRAINING_STEPS, run_cli
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-
-
-@pytest.fixture
-def on_ray(ray_stack):
-    client = Client()
-    previous = client.active_stack_model.name
-    client.activate_stack(ray_stack.name)
-    yield ray_stack
-    client.activate_stack(previous)
 
 
 def _train(model: str, tiny_params: dict, scaling: dict | None = None):
@@ -75,7 +71,11 @@ def test_training_pipeline_on_ray_with_ray_train_matches_the_local_stack(
     assert 0.5 < version.run_metadata["metrics"]["f1"] <= 1.0
 
 
-def test_tune_then_train_with_the_best_config(on_ray, tmp_path: Path, tiny_params: dict):
+@pytest.mark.usefixtures("zenml_stack")
+def test_tune_then_train_with_the_best_config(
+    ray_head, tmp_path: Path, tiny_params: dict, monkeypatch
+):
+    monkeypatch.setenv("RAY_ADDRESS", ray_head.address)
     train_config = yaml.safe_load(DEFAULT_TRAIN_CONFIG.read_text())
     train_config["parameters"]["train_params"] = {**tiny_params, "epochs": 3}
     train_config["model"]["name"] = "tagger-tuned"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import requests
 
 from serving.package import build_bento, save_model, wait_until_ready
 from serving.service import MAX_ITEMS, to_prediction
+from stacks.sandbox import free_port
 from tagger.data import join_text, split
 from tagger.model import TextClassifier
 from tagger.training import TrainConfig, train_on_frames
@@ -22,12 +22,6 @@ pytestmark = [pytest.mark.serving, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 REQUIREMENTS = ["torch==2.13.0", "transformers==5.23.0", "pandas==3.1.1", "scikit-learn"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def classifier(projects, tiny_params) -> TextClassifier:
 @pytest.fixture(scope="module")
 def server(classifier: TextClassifier, tmp_path_factory: pytest.TempPathFactory):
     bento = build_bento(save_model(classifier, zenml_version=7), REQUIREMENTS)
-    port = _free_port()
+    port = free_port()
     # the server logs every request: a file, never an unread pipe that would fill up and block it
     log = tmp_path_factory.mktemp("bento") / "serve.log"
     process = subprocess.Popen(

@@ -62,3 +62,20 @@ def heavy(seed: int) -> Annotated[int, "heavy_result"]:
 @pipeline(enable_cache=False)
 def resourceful() -> None:
     heavy(source())
+
+
+@step(enable_cache=False)
+def nap(seed: int) -> Annotated[int, "rested"]:
+    time.sleep(120)
+    return seed
+
+
+@pipeline(enable_cache=False)
+def sleepy() -> None:
+    after(nap(source()))
+
+
+if __name__ == "__main__":
+    import sys
+
+    {"sleepy": sleepy}[sys.argv[1]]()

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from typing import TYPE_CHECKING, cast
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from zenml.client import Client
 from zenml.config.global_config import GlobalConfiguration
@@ -21,6 +21,10 @@ from zenml.config.resource_settings import ByteUnit
 from zenml.enums import ExecutionStatus
 from zenml.logger import get_logger
 from zenml.orchestrators import BaseOrchestrator, SubmissionResult
+from zenml.orchestrators.publish_utils import (
+    publish_pipeline_run_status_update,
+    publish_stopped_step_run,
+)
 from zenml.utils import source_utils
 
 from stacks.ray_orchestrator.entrypoint import RayStepEntrypointConfiguration
@@ -44,6 +48,16 @@ _JOB_STATES = {
     "STOPPED": ExecutionStatus.STOPPED,
 }
 _TASK_STATES = {"FINISHED": ExecutionStatus.COMPLETED, "FAILED": ExecutionStatus.FAILED}
+
+
+def _record_stopped(run_id: UUID) -> None:
+    """Steps cancelled mid-run cannot report themselves: mark them, then the run, stopped."""
+    run = Client().get_pipeline_run(run_id)
+    for step in run.steps.values():
+        if not step.status.is_finished:
+            publish_stopped_step_run(step.id)
+    if Client().get_pipeline_run(run_id, hydrate=False).status != ExecutionStatus.STOPPED:
+        publish_pipeline_run_status_update(run_id, ExecutionStatus.STOPPED)
 
 
 class RayOrchestrator(BaseOrchestrator):
@@ -163,10 +177,10 @@ class RayOrchestrator(BaseOrchestrator):
             "ZENML_LOCAL_STORES_PATH": config.local_stores_path,
         }
 
-    def _drive(self, plan: RunPlan, run_id: object | None) -> None:
+    def _drive(self, plan: RunPlan, run_id: UUID | None) -> None:
         import ray
 
-        from stacks.ray_orchestrator.driver import run_dag
+        from stacks.ray_orchestrator.driver import RunStoppedError, run_dag
 
         def stop_requested() -> bool:
             if run_id is None:
@@ -176,6 +190,10 @@ class RayOrchestrator(BaseOrchestrator):
 
         try:
             run_dag(plan, stop_requested)
+        except RunStoppedError:
+            if run_id is not None:
+                _record_stopped(run_id)
+            raise
         finally:
             ray.shutdown()
 
