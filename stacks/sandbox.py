@@ -73,9 +73,10 @@ def start_ray_head(log_dir: Path, num_cpus: int = 4) -> Iterator[RayHead]:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=60)
+            process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:

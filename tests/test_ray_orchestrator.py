@@ -48,6 +48,33 @@ def test_diamond_runs_independent_steps_side_by_side(on_ray):
     join = run.steps["join"]
     assert join.start_time >= max(run.steps["left"].end_time, run.steps["right"].end_time)
 
+    status, steps = Client().active_stack.orchestrator.fetch_status(run, include_steps=True)
+    assert status == ExecutionStatus.COMPLETED
+    assert steps == dict.fromkeys(run.steps, ExecutionStatus.COMPLETED)
+
+
+def test_a_detached_run_through_the_jobs_api(on_ray, ray_head):
+    """`address: http://...:8265`, `synchronous: false`: one Ray Job drives the run in the
+    cluster and the call returns before the steps are done."""
+    settings = {"orchestrator.ray": {"address": ray_head.dashboard, "synchronous": False}}
+    toy_pipelines.diamond.with_options(settings=settings)()
+    run = _last_run("diamond")
+    assert run.status != ExecutionStatus.COMPLETED, "returned only after the run"
+    orchestrator = Client().active_stack.orchestrator
+    deadline = time.monotonic() + 180
+    while not run.status.is_finished and time.monotonic() < deadline:
+        time.sleep(2)
+        run = Client().get_pipeline_run(run.id)
+    assert run.status == ExecutionStatus.COMPLETED
+    assert set(run.steps) == {"source", "left", "right", "join"}
+    assert run.run_metadata["ray_job_id"] == run.orchestrator_run_id
+    # the job outlives its last step by the moment its driver takes to exit
+    deadline = time.monotonic() + 30
+    while orchestrator.fetch_status(run)[0] == ExecutionStatus.RUNNING:
+        assert time.monotonic() < deadline, "the Ray job did not finish"
+        time.sleep(1)
+    assert orchestrator.fetch_status(run)[0] == ExecutionStatus.COMPLETED
+
 
 def test_failed_step_fails_the_run_and_nothing_downstream_starts(on_ray):
     with pytest.raises(Exception) as raised:
@@ -97,38 +124,55 @@ def test_step_logs_reach_zenml(resourceful_run):
     assert "heavy step ran with two CPUs" in text
 
 
-def test_stopping_a_run_cancels_its_running_step(on_ray):
+_RUN_SLEEPY = """
+from zenml.utils import source_utils
+source_utils.set_custom_source_root(".")  # as conftest does: the project, not the test store
+from tests.toy_pipelines import sleepy
+sleepy()
+"""
+
+
+def test_stopping_a_run_cancels_its_running_step(on_ray, tmp_path: Path):
     """`zenml pipeline runs stop` from another process while a step naps for two minutes."""
     from zenml.utils.run_utils import stop_run
 
     started = time.monotonic()
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "tests.toy_pipelines", "sleepy"],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "driver.log"
+    with log.open("w") as out:
+        driver = subprocess.Popen(
+            [sys.executable, "-c", _RUN_SLEEPY],
+            cwd=PROJECT_ROOT,
+            env=os.environ.copy(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        run = _wait_for_running_step("sleepy", "nap", timeout=120)
+        run = _wait_for_running_step("sleepy", "nap", timeout=90, driver=driver, log=log)
         stop_run(run)
         driver.wait(timeout=90)
     finally:
         driver.kill()
     assert time.monotonic() - started < 110, "the nap was not interrupted"
     assert driver.returncode != 0
+    assert "stopped; interrupted steps: nap" in log.read_text()
     run = Client().get_pipeline_run(run.id)
     assert run.status == ExecutionStatus.STOPPED
     assert run.steps["nap"].status == ExecutionStatus.STOPPED
     assert "after" not in run.steps
 
 
-def _wait_for_running_step(pipeline: str, step: str, timeout: float):
+def _wait_for_running_step(
+    pipeline: str, step: str, timeout: float, driver: subprocess.Popen, log: Path
+):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if driver.poll() is not None:
+            raise RuntimeError(f"the run ended early:\n{log.read_text()[-3000:]}")
         runs = Client().list_pipeline_runs(pipeline=pipeline, sort_by="desc:created", size=1)
         latest = runs.items[0] if runs.items else None
         if latest and step in latest.steps and latest.steps[step].status == ExecutionStatus.RUNNING:
             return latest
         time.sleep(1)
-    raise TimeoutError(f"{pipeline}.{step} did not start within {timeout}s")
+    raise TimeoutError(
+        f"{pipeline}.{step} not running after {timeout}s:\n{log.read_text()[-3000:]}"
+    )

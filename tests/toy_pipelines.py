@@ -73,9 +73,3 @@ def nap(seed: int) -> Annotated[int, "rested"]:
 @pipeline(enable_cache=False)
 def sleepy() -> None:
     after(nap(source()))
-
-
-if __name__ == "__main__":
-    import sys
-
-    {"sleepy": sleepy}[sys.argv[1]]()

@@ -12,6 +12,8 @@ import logging
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,7 @@ from stacks.ray_orchestrator.plan import PLAN_ENV, RunPlan, StepTask
 
 logger = logging.getLogger(__name__)
 _TAIL_LINES = 40
+_GRACE_S = 5
 
 
 class StepFailedError(RuntimeError):
@@ -62,15 +65,28 @@ def run_step(name: str, command: list[str], env: dict[str, str]) -> str:
         errors="replace",
     )
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
-    try:
+
+    def pump() -> None:
         for line in process.stdout:
             print(line, end="", flush=True)
             tail.append(line)
-        code = process.wait()
-    except KeyboardInterrupt:
+
+    # the output is read on a thread: ray.cancel's KeyboardInterrupt reaches this one only
+    # while it runs Python code, never inside a blocking read
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        while (code := process.poll()) is None:
+            time.sleep(0.2)
+    except KeyboardInterrupt:  # ray.cancel: end the step, forcefully if it lingers
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         raise
+    reader.join(timeout=_GRACE_S)
     if code != 0:
         raise StepFailedError(f"exit code {code}; last lines:\n{''.join(tail)}")
     return name
