@@ -45,19 +45,26 @@ def load_stack_file(path: Path) -> dict[str, Any]:
 
 
 def register_flavors() -> None:
-    """`zenml <type> flavor register` for the project's flavors, idempotently."""
+    """`zenml <type> flavor register` for the project's flavors, idempotently.
+
+    A flavor is stored as an import path from the source root, so the root must be this
+    project whichever script calls this (ZenML would take the script's own folder).
+    """
     from zenml.client import Client
     from zenml.enums import StackComponentType
     from zenml.models import FlavorUpdate
     from zenml.stack.flavor import validate_flavor_source
+    from zenml.utils import source_utils
 
+    source_utils.set_custom_source_root(str(PROJECT_ROOT))
     client = Client()
     for type_name, source in PROJECT_FLAVORS.items():
         component_type = StackComponentType(type_name)
         _, flavor = validate_flavor_source(source=source, component_type=component_type)
         existing = client.list_flavors(name=flavor.name, type=component_type).items
         if existing:
-            update = FlavorUpdate(config_schema=flavor.config_schema)
+            model = flavor.to_model(integration="custom", is_custom=True)
+            update = FlavorUpdate(source=model.source, config_schema=model.config_schema)
             client.zen_store.update_flavor(existing[0].id, update)
         else:
             client.create_flavor(source=source, component_type=component_type)
