@@ -20,6 +20,19 @@ FLAVOR_NAME = "ray"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
+def is_jobs_api(address: str) -> bool:
+    return address.startswith(("http://", "https://"))
+
+
+def is_local_address(address: str) -> bool:
+    """A cluster on this machine shares its files: the local store and artifact store work."""
+    if address == "auto":
+        return True
+    return (
+        urlparse(address if "://" in address else f"//{address}").hostname or ""
+    ) in _LOCAL_HOSTS
+
+
 class RayOrchestratorSettings(BaseSettings):
     """Per-pipeline knobs; `settings: orchestrator.ray: {...}` in a run config overrides them."""
 
@@ -70,15 +83,11 @@ class RayOrchestratorConfig(BaseOrchestratorConfig, RayOrchestratorSettings):
 
     @property
     def uses_jobs_api(self) -> bool:
-        return self.address.startswith(("http://", "https://"))
+        return is_jobs_api(self.address)
 
     @property
     def is_local(self) -> bool:
-        """A cluster on this machine shares its files: the local store and artifact store work."""
-        if self.address == "auto":
-            return True
-        address = self.address if "://" in self.address else f"//{self.address}"
-        return (urlparse(address).hostname or "") in _LOCAL_HOSTS
+        return is_local_address(self.address)
 
     @property
     def is_remote(self) -> bool:

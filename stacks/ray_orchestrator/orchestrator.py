@@ -28,7 +28,12 @@ from zenml.orchestrators.publish_utils import (
 from zenml.utils import source_utils
 
 from stacks.ray_orchestrator.entrypoint import RayStepEntrypointConfiguration
-from stacks.ray_orchestrator.flavor import RayOrchestratorConfig, RayOrchestratorSettings
+from stacks.ray_orchestrator.flavor import (
+    RayOrchestratorConfig,
+    RayOrchestratorSettings,
+    is_jobs_api,
+    is_local_address,
+)
 from stacks.ray_orchestrator.plan import PLAN_ENV, RUN_ID_ENV, RunPlan, StepTask
 
 if TYPE_CHECKING:
@@ -86,7 +91,7 @@ class RayOrchestrator(BaseOrchestrator):
         placeholder_run: PipelineRunResponse | None = None,
     ) -> SubmissionResult | None:
         settings = cast(RayOrchestratorSettings, self.get_settings(snapshot))
-        jobs_api = settings.address.startswith(("http://", "https://"))
+        jobs_api = is_jobs_api(settings.address)
         if not settings.synchronous and not jobs_api:
             raise ValueError(
                 f"synchronous: false needs a Jobs API address (http://host:8265); with "
@@ -126,7 +131,10 @@ class RayOrchestrator(BaseOrchestrator):
         """One Ray task per step. The code ships in the job-level runtime env (`ray.init` or the
         Ray Job): Ray uploads local directories only there."""
         command = RayStepEntrypointConfiguration.get_entrypoint_command()
-        shared_env = {RUN_ID_ENV: self.get_orchestrator_run_id(), **self._local_cluster_env()}
+        shared_env = {
+            RUN_ID_ENV: self.get_orchestrator_run_id(),
+            **self._local_cluster_env(settings.address),
+        }
         steps = [
             StepTask(
                 name=name,
@@ -167,9 +175,10 @@ class RayOrchestrator(BaseOrchestrator):
             runtime_env["excludes"] = [*settings.code_excludes, *runtime_env.get("excludes", [])]
         return runtime_env
 
-    def _local_cluster_env(self) -> dict[str, str]:
+    @staticmethod
+    def _local_cluster_env(address: str) -> dict[str, str]:
         """On this machine's cluster, steps share the client's ZenML config and local stores."""
-        if not self.config.is_local:
+        if not is_local_address(address):
             return {}
         config = GlobalConfiguration()
         return {
@@ -211,7 +220,7 @@ class RayOrchestrator(BaseOrchestrator):
             **runtime_env.get("env_vars", {}),
             PLAN_ENV: plan.to_json(),
         }
-        python = sys.executable if self.config.is_local else "python"
+        python = sys.executable if is_local_address(settings.address) else "python"
         job_id = JobSubmissionClient(settings.address).submit_job(
             entrypoint=f"{python} -m stacks.ray_orchestrator.driver",
             submission_id=plan.orchestrator_run_id,
