@@ -9,7 +9,7 @@ from typing import Annotated
 from zenml import pipeline, step
 from zenml.config import ResourceSettings
 
-BRANCH_SECONDS = 3.0
+BRANCH_SECONDS = 10.0  # longer than a cold worker takes to preload zenml
 
 
 @step(enable_cache=False)

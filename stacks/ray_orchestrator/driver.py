@@ -1,17 +1,17 @@
 """Runs a `RunPlan` on the connected Ray cluster: each step a Ray task, in DAG order, independent
 steps at the same time.
 
-The driver is the submitting process for `auto` / `ray://` addresses, or a Ray Job's entrypoint
-(`python -m stacks.ray_orchestrator.driver`, plan in the environment) for Jobs API addresses.
 Ray never retries a step (`max_retries=0`): ZenML owns retries, inside the step process.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import multiprocessing.context
 import os
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import ray
 
-from stacks.ray_orchestrator.plan import PLAN_ENV, RunPlan, StepTask
+from stacks.ray_orchestrator.plan import RunPlan, StepTask
 
 logger = logging.getLogger(__name__)
 _TAIL_LINES = 40
@@ -44,51 +44,93 @@ class RunStoppedError(RuntimeError):
     pass
 
 
-@ray.remote(max_retries=0)
-def run_step(name: str, command: list[str], env: dict[str, str]) -> str:
-    """Run one step's zenml entrypoint in a child process of this worker.
+def _step_process_main(arguments: list[str], env: dict[str, str], code_dir: str, log: str) -> None:
+    """A step process, forked from the worker's forkserver with zenml already imported: its
+    output goes to `log`, its environment is the step's, its ZenML singletons start empty."""
+    out = os.open(log, os.O_WRONLY | os.O_APPEND)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.environ.update(env)
+    os.chdir(code_dir)
+    sys.path.insert(0, code_dir)
+    sys.argv = ["zenml-step", *arguments]
+    from zenml.client import Client
+    from zenml.config.global_config import GlobalConfiguration
+    from zenml.entrypoints.entrypoint import main
 
-    A fresh process per step: a step must not inherit another step's imports, global ZenML
-    client or environment from a reused worker. Its output goes to the worker log (and so to
-    the driver), the end of it into the error.
+    GlobalConfiguration._reset_instance()
+    Client._reset_instance()
+    try:
+        main()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def _step_processes() -> multiprocessing.context.ForkServerContext:
+    """One forkserver per Ray worker (workers are reused): the import cost is paid once."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(Path.cwd()), os.environ.get("PYTHONPATH")) if p
+        )
+        _CONTEXT = multiprocessing.get_context("forkserver")
+        _CONTEXT.set_forkserver_preload(["stacks.ray_orchestrator.preload", __name__])
+    return _CONTEXT
+
+
+_CONTEXT: multiprocessing.context.ForkServerContext | None = None
+
+
+@ray.remote(max_retries=0)
+def run_step(name: str, arguments: list[str], env: dict[str, str]) -> str:
+    """Run one step's zenml entrypoint in a process of its own, forked for it.
+
+    A process per step: a step must not inherit another step's imports, global ZenML client
+    or environment from a reused worker. Its output goes to the worker log (and so to the
+    driver), the end of it into the error.
     """
     code_dir = str(Path.cwd())
-    python_path = os.pathsep.join(p for p in (code_dir, os.environ.get("PYTHONPATH")) if p)
-    executable = [sys.executable if part == "python" else part for part in command]
-    process = subprocess.Popen(
-        executable,
-        cwd=code_dir,
-        env={**os.environ, **env, "PYTHONPATH": python_path},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
+    with tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False) as file:
+        log = file.name
+    process = _step_processes().Process(
+        target=_step_process_main, args=(arguments, env, code_dir, log), name=name
     )
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
+    done = threading.Event()
 
     def pump() -> None:
-        for line in process.stdout:
-            print(line, end="", flush=True)
-            tail.append(line)
+        with open(log, errors="replace") as lines:  # noqa: PTH123
+            while True:
+                line = lines.readline()
+                if line:
+                    print(line, end="", flush=True)
+                    tail.append(line)
+                elif done.is_set():
+                    return
+                else:
+                    time.sleep(0.1)
 
-    # the output is read on a thread: ray.cancel's KeyboardInterrupt reaches this one only
-    # while it runs Python code, never inside a blocking read
+    # the output is followed on a thread: ray.cancel's KeyboardInterrupt reaches this one only
+    # while it runs Python code, never inside a blocking call
     reader = threading.Thread(target=pump, daemon=True)
+    process.start()
     reader.start()
     try:
-        while (code := process.poll()) is None:
-            time.sleep(0.2)
+        while process.is_alive():
+            time.sleep(0.1)
     except KeyboardInterrupt:  # ray.cancel: end the step, forcefully if it lingers
         process.terminate()
-        try:
-            process.wait(timeout=_GRACE_S)
-        except subprocess.TimeoutExpired:
+        process.join(_GRACE_S)
+        if process.is_alive():
             process.kill()
-            process.wait()
         raise
-    reader.join(timeout=_GRACE_S)
-    if code != 0:
-        raise StepFailedError(f"exit code {code}; last lines:\n{''.join(tail)}")
+    finally:
+        done.set()
+        reader.join(_GRACE_S)
+        Path(log).unlink(missing_ok=True)
+    if process.exitcode != 0:
+        raise StepFailedError(f"exit code {process.exitcode}; last lines:\n{''.join(tail)}")
     return name
 
 
@@ -118,7 +160,7 @@ def run_dag(plan: RunPlan, stop_requested: Callable[[], bool] = lambda: False) -
                     del waiting[name]
                 elif all(up in finished for up in step.upstream):
                     ref = run_step.options(**_task_options(plan, step)).remote(
-                        name, step.command, step.env
+                        name, step.arguments, step.env
                     )
                     running[ref] = name
                     del waiting[name]
@@ -149,15 +191,3 @@ def run_dag(plan: RunPlan, stop_requested: Callable[[], bool] = lambda: False) -
     if failed:
         raise RunFailedError(failed, blocked)
     return finished
-
-
-def main() -> None:
-    """A Ray Job's entrypoint: the plan comes in the job's environment."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    plan = RunPlan.from_json(os.environ[PLAN_ENV])
-    ray.init()
-    run_dag(plan)
-
-
-if __name__ == "__main__":
-    main()

@@ -13,18 +13,13 @@ import os
 import sys
 import time
 from typing import TYPE_CHECKING, cast
-from uuid import UUID, uuid4
+from uuid import uuid4
 
-from zenml.client import Client
 from zenml.config.global_config import GlobalConfiguration
 from zenml.config.resource_settings import ByteUnit
 from zenml.enums import ExecutionStatus
 from zenml.logger import get_logger
 from zenml.orchestrators import BaseOrchestrator, SubmissionResult
-from zenml.orchestrators.publish_utils import (
-    publish_pipeline_run_status_update,
-    publish_stopped_step_run,
-)
 from zenml.utils import source_utils
 
 from stacks.ray_orchestrator.entrypoint import RayStepEntrypointConfiguration
@@ -53,16 +48,6 @@ _JOB_STATES = {
     "STOPPED": ExecutionStatus.STOPPED,
 }
 _TASK_STATES = {"FINISHED": ExecutionStatus.COMPLETED, "FAILED": ExecutionStatus.FAILED}
-
-
-def _record_stopped(run_id: UUID) -> None:
-    """Steps cancelled mid-run cannot report themselves: mark them, then the run, stopped."""
-    run = Client().get_pipeline_run(run_id)
-    for step in run.steps.values():
-        if not step.status.is_finished:
-            publish_stopped_step_run(step.id)
-    if Client().get_pipeline_run(run_id, hydrate=False).status != ExecutionStatus.STOPPED:
-        publish_pipeline_run_status_update(run_id, ExecutionStatus.STOPPED)
 
 
 class RayOrchestrator(BaseOrchestrator):
@@ -116,10 +101,7 @@ class RayOrchestrator(BaseOrchestrator):
         if ray.is_initialized():
             ray.shutdown()  # the code must ship with this run's job-level runtime env
         ray.init(address=settings.address, runtime_env=runtime_env, log_to_driver=True)
-        run_id = placeholder_run.id if placeholder_run else None
-        return SubmissionResult(
-            wait_for_completion=lambda: self._drive(plan, run_id), metadata=metadata
-        )
+        return SubmissionResult(wait_for_completion=lambda: self._drive(plan), metadata=metadata)
 
     def plan(
         self,
@@ -130,7 +112,6 @@ class RayOrchestrator(BaseOrchestrator):
     ) -> RunPlan:
         """One Ray task per step. The code ships in the job-level runtime env (`ray.init` or the
         Ray Job): Ray uploads local directories only there."""
-        command = RayStepEntrypointConfiguration.get_entrypoint_command()
         shared_env = {
             RUN_ID_ENV: self.get_orchestrator_run_id(),
             **self._local_cluster_env(settings.address),
@@ -138,8 +119,7 @@ class RayOrchestrator(BaseOrchestrator):
         steps = [
             StepTask(
                 name=name,
-                command=command
-                + RayStepEntrypointConfiguration.get_entrypoint_arguments(
+                arguments=RayStepEntrypointConfiguration.get_entrypoint_arguments(
                     step_name=name, snapshot_id=str(snapshot.id)
                 ),
                 upstream=list(step.spec.upstream_steps),
@@ -186,23 +166,14 @@ class RayOrchestrator(BaseOrchestrator):
             "ZENML_LOCAL_STORES_PATH": config.local_stores_path,
         }
 
-    def _drive(self, plan: RunPlan, run_id: UUID | None) -> None:
+    @staticmethod
+    def _drive(plan: RunPlan) -> None:
         import ray
 
-        from stacks.ray_orchestrator.driver import RunStoppedError, run_dag
-
-        def stop_requested() -> bool:
-            if run_id is None:
-                return False
-            run = Client().get_pipeline_run(run_id, hydrate=False)
-            return run.status == ExecutionStatus.STOPPING
+        from stacks.ray_orchestrator.supervisor import supervise
 
         try:
-            run_dag(plan, stop_requested)
-        except RunStoppedError:
-            if run_id is not None:
-                _record_stopped(run_id)
-            raise
+            supervise(plan)
         finally:
             ray.shutdown()
 
@@ -222,7 +193,7 @@ class RayOrchestrator(BaseOrchestrator):
         }
         python = sys.executable if is_local_address(settings.address) else "python"
         job_id = JobSubmissionClient(settings.address).submit_job(
-            entrypoint=f"{python} -m stacks.ray_orchestrator.driver",
+            entrypoint=f"{python} -m stacks.ray_orchestrator.supervisor",
             submission_id=plan.orchestrator_run_id,
             runtime_env={**runtime_env, "env_vars": env_vars},
             metadata={"zenml_pipeline_run": plan.pipeline_run_id or ""},
@@ -289,9 +260,6 @@ class RayOrchestrator(BaseOrchestrator):
         return status, steps if include_steps else None
 
     def _stop_run(self, run: PipelineRunResponse, graceful: bool = False) -> None:
-        """Jobs are stopped through the Jobs API; a driver-mode driver sees the run's STOPPING
-        status and cancels its running steps itself."""
-        if job_id := run.run_metadata.get(_JOB_ID):
-            from ray.job_submission import JobSubmissionClient
-
-            JobSubmissionClient(str(run.run_metadata[_ADDRESS])).stop_job(str(job_id))
+        """Nothing to send: the run is `stopping` by now, and its supervisor (in the submitting
+        process or in the Ray Job) sees that, cancels the running steps and records them
+        stopped. Ending a Ray Job from outside would leave that record unwritten."""

@@ -15,7 +15,7 @@ RUN_ID_ENV = "TAGGER_RAY_ORCHESTRATOR_RUN_ID"
 @dataclass(frozen=True)
 class StepTask:
     name: str
-    command: list[str]
+    arguments: list[str]  # of zenml's step entrypoint (`python -m zenml.entrypoints.entrypoint`)
     upstream: list[str]
     env: dict[str, str]
     options: dict[str, Any] = field(default_factory=dict)
