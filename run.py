@@ -48,12 +48,18 @@ def _policy(config: Path):
     return PromotionPolicy.from_dict(_load_config(config)["parameters"].get("promotion_policy"))
 
 
-config_option = click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=DEFAULT_TRAIN_CONFIG,
-    show_default=True,
-    help="pipeline run config (model name, promotion policy)",
+def _yaml_option(flag: str, default: Path, help: str):
+    return click.option(
+        flag,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
+config_option = _yaml_option(
+    "--config", DEFAULT_TRAIN_CONFIG, "pipeline run config (model name, promotion policy)"
 )
 
 
@@ -204,13 +210,7 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command(help="Validate, split, train and evaluate; records a new model version.")
-@click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=DEFAULT_TRAIN_CONFIG,
-    show_default=True,
-    help="pipeline run config",
-)
+@_yaml_option("--config", DEFAULT_TRAIN_CONFIG, "pipeline run config")
 @click.option("--dataset-loc", help="CSV path or http(s) URL (overrides the config)")
 @click.option("--no-cache", is_flag=True, help="rerun every step")
 @click.option(
@@ -232,19 +232,9 @@ def train(
 
 
 @cli.command(help="Ray Tune search over the training config; the best config is an artifact.")
-@click.option(
-    "--config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=TUNE_CONFIG,
-    show_default=True,
-    help="tuning run config (search space, trials)",
-)
-@click.option(
-    "--train-config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=DEFAULT_TRAIN_CONFIG,
-    show_default=True,
-    help="its train_params are the search's starting point",
+@_yaml_option("--config", TUNE_CONFIG, "tuning run config (search space, trials)")
+@_yaml_option(
+    "--train-config", DEFAULT_TRAIN_CONFIG, "its train_params are the search's starting point"
 )
 @click.option("--num-runs", type=click.IntRange(min=1), help="trials (overrides the config)")
 @click.option("--dataset-loc", help="CSV path or http(s) URL (overrides the config)")

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tagger.model import TextClassifier
+from tagger.params import known_fields
 from tagger.training import EpochCallback, TrainConfig, TrainResult, train
 
 _RESULT_FILE = "train_result.json"
@@ -39,10 +40,7 @@ class Scaling:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> Scaling:
-        known = {f.name for f in fields(cls)}
-        if unknown := set(data or {}) - known:
-            raise ValueError(f"unknown scaling parameters: {sorted(unknown)}")
-        return cls(**(data or {}))
+        return cls(**known_fields(cls, data, "scaling"))
 
 
 def _worker_loop(loop_config: dict) -> None:

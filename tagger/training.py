@@ -13,7 +13,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +25,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from tagger.data import LABEL_COLUMN, LABELS, texts_of
 from tagger.model import DEFAULT_BASE_MODEL, TextClassifier
+from tagger.params import known_fields
 
 if TYPE_CHECKING:
     from tagger.distributed import Scaling
@@ -60,11 +61,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown training parameters: {sorted(unknown)}")
-        values = dict(data)
+        values = known_fields(cls, data, "training")
         if "labels" in values:
             values["labels"] = tuple(values["labels"])
         return cls(**values)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from tagger.params import known_fields
 from tagger.training import TrainConfig, train
 
 # name -> (kind, arguments); kinds: loguniform / uniform [low, high], choice [values]
@@ -55,10 +56,7 @@ class TuneConfig:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> TuneConfig:
-        known = {f.name for f in fields(cls)}
-        if unknown := set(data or {}) - known:
-            raise ValueError(f"unknown tuning parameters: {sorted(unknown)}")
-        return cls(**(data or {}))
+        return cls(**known_fields(cls, data, "tuning"))
 
 
 @dataclass
