@@ -1,10 +1,10 @@
-"""The Ray orchestrator: turns a ZenML snapshot into a `RunPlan` and hands it to a driver.
+"""The Ray orchestrator: turns a ZenML snapshot into a `RunPlan` and hands it to a supervisor.
 
-Two ways to reach a cluster, one driver (`driver.run_dag`):
-- `auto` / `ray://...`: this process connects with `ray.init` and drives the DAG itself, so the
-  run lasts as long as this process (synchronous only);
-- `http(s)://host:8265`: the plan is submitted as one Ray Job whose entrypoint is the driver, so
-  the run lives in the cluster and `synchronous: false` returns at once.
+Two ways to reach a cluster, one supervisor (`supervisor.supervise`):
+- `auto` / `host:port` / `ray://...`: this process connects with `ray.init` and supervises the
+  run itself, so the run lasts as long as this process (synchronous only);
+- `http(s)://host:8265`: the plan is submitted as one Ray Job whose entrypoint is the
+  supervisor, so the run lives in the cluster and `synchronous: false` returns at once.
 """
 
 from __future__ import annotations
