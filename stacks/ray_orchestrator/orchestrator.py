@@ -40,6 +40,7 @@ logger = get_logger(__name__)
 
 _JOB_ID = "ray_job_id"
 _ADDRESS = "ray_address"
+_DASHBOARD = "ray_dashboard"
 _JOB_STATES = {
     "PENDING": ExecutionStatus.INITIALIZING,
     "RUNNING": ExecutionStatus.RUNNING,
@@ -100,7 +101,9 @@ class RayOrchestrator(BaseOrchestrator):
 
         if ray.is_initialized():
             ray.shutdown()  # the code must ship with this run's job-level runtime env
-        ray.init(address=settings.address, runtime_env=runtime_env, log_to_driver=True)
+        context = ray.init(address=settings.address, runtime_env=runtime_env, log_to_driver=True)
+        if context.dashboard_url:
+            metadata[_DASHBOARD] = f"http://{context.dashboard_url}"
         return SubmissionResult(wait_for_completion=lambda: self._drive(plan), metadata=metadata)
 
     def plan(
@@ -237,7 +240,7 @@ class RayOrchestrator(BaseOrchestrator):
 
         prefix = f"{run.orchestrator_run_id}:"
         tasks = list_tasks(
-            address=str(run.run_metadata.get(_ADDRESS, "auto")),
+            address=str(run.run_metadata.get(_DASHBOARD, "auto")),
             filters=[("type", "=", "NORMAL_TASK")],
             limit=10_000,
             raise_on_missing_output=False,
