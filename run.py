@@ -140,11 +140,17 @@ def tuned_train_params(run: str) -> dict[str, Any]:
     from zenml.client import Client
 
     client = Client()
-    if run == "latest":
-        found = client.get_pipeline("tuning_pipeline").last_successful_run
-    else:
-        found = client.get_pipeline_run(run)
-    return found.steps["tune_hyperparameters_step"].outputs["best_train_params"][0].load()
+    try:
+        if run == "latest":
+            found = client.get_pipeline("tuning_pipeline").last_successful_run
+        else:
+            found = client.get_pipeline_run(run)
+        step = found.steps["tune_hyperparameters_step"]
+    except (KeyError, RuntimeError) as exc:
+        raise click.ClickException(
+            f"no finished tuning run {run!r} (python run.py tune makes one): {exc}"
+        ) from exc
+    return step.outputs["best_train_params"][0].load()
 
 
 def run_training(

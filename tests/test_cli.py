@@ -50,3 +50,12 @@ def test_train_on_a_bad_csv_fails_with_the_expectations(tmp_path: Path):
     assert "expect_table_columns_to_match_set" in output
     assert "expect_column_values_to_be_in_set on 'tag'" in output
     assert "expect_column_values_to_be_unique on 'id'" in output
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("zenml_stack")
+def test_train_from_an_unknown_tuning_run_is_a_clear_error():
+    result = run_cli("train", "--config-from-tune", "no-such-run")
+    assert result.returncode != 0
+    assert "no finished tuning run 'no-such-run'" in result.stderr
+    assert "Traceback" not in result.stderr

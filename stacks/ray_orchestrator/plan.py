@@ -25,7 +25,7 @@ class StepTask:
 class RunPlan:
     orchestrator_run_id: str
     steps: list[StepTask]
-    execution_mode: str = "continue_on_failure"
+    execution_mode: str = "fail_fast"
     pipeline_run_id: str | None = None
     poll_interval_s: float = 1.0
 
