@@ -53,6 +53,18 @@ def test_diamond_runs_independent_steps_side_by_side(on_ray):
     assert steps == dict.fromkeys(run.steps, ExecutionStatus.COMPLETED)
 
 
+def test_a_run_through_the_jobs_api_waits_for_its_job(on_ray, ray_head, capfd):
+    """`address: http://...:8265`: one Ray Job drives the run in the cluster; the call follows
+    the job's output and returns when the run is done."""
+    toy_pipelines.diamond.with_options(
+        settings={"orchestrator.ray": {"address": ray_head.dashboard}}
+    )()
+    run = _last_run("diamond")
+    assert run.status == ExecutionStatus.COMPLETED
+    assert run.run_metadata["ray_job_id"] == run.orchestrator_run_id
+    assert "finished step join" in capfd.readouterr().out
+
+
 def test_a_detached_run_through_the_jobs_api(on_ray, ray_head):
     """`address: http://...:8265`, `synchronous: false`: one Ray Job drives the run in the
     cluster and the call returns before the steps are done."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from typing import TYPE_CHECKING, cast
 from uuid import uuid4
 
@@ -91,7 +90,7 @@ class RayOrchestrator(BaseOrchestrator):
             job_id = self._submit_job(settings, plan, runtime_env, base_environment)
             metadata[_JOB_ID] = job_id
             wait = (
-                (lambda: self._wait_for_job(settings.address, job_id, plan))
+                (lambda: self._wait_for_job(settings.address, job_id))
                 if settings.synchronous
                 else None
             )
@@ -204,19 +203,21 @@ class RayOrchestrator(BaseOrchestrator):
         logger.info("submitted Ray job %s to %s", job_id, settings.address)
         return job_id
 
-    def _wait_for_job(self, address: str, job_id: str, plan: RunPlan) -> None:
+    @staticmethod
+    def _wait_for_job(address: str, job_id: str) -> None:
+        """Follow the job's output as it comes (the stream ends with the job), then its status."""
+        import asyncio
+
         from ray.job_submission import JobStatus, JobSubmissionClient
 
         client = JobSubmissionClient(address)
-        printed = 0
-        while True:
-            status = client.get_job_status(job_id)
-            logs = client.get_job_logs(job_id)
-            print(logs[printed:], end="", flush=True)
-            printed = len(logs)
-            if status.is_terminal():
-                break
-            time.sleep(plan.poll_interval_s)
+
+        async def follow() -> None:
+            async for lines in client.tail_job_logs(job_id):
+                print(lines, end="", flush=True)
+
+        asyncio.run(follow())
+        status = client.get_job_status(job_id)
         if status != JobStatus.SUCCEEDED:
             info = client.get_job_info(job_id)
             raise RuntimeError(f"Ray job {job_id} {status.value}: {info.message}")
