@@ -114,10 +114,8 @@ class RayOrchestrator(BaseOrchestrator):
     ) -> RunPlan:
         """One Ray task per step. The code ships in the job-level runtime env (`ray.init` or the
         Ray Job): Ray uploads local directories only there."""
-        shared_env = {
-            RUN_ID_ENV: self.get_orchestrator_run_id(),
-            **self._local_cluster_env(settings.address),
-        }
+        run_id = self.get_orchestrator_run_id()
+        shared_env = {RUN_ID_ENV: run_id, **self._local_cluster_env(settings.address)}
         steps = [
             StepTask(
                 name=name,
@@ -131,7 +129,7 @@ class RayOrchestrator(BaseOrchestrator):
             for name, step in snapshot.step_configurations.items()
         ]
         return RunPlan(
-            orchestrator_run_id=self.get_orchestrator_run_id(),
+            orchestrator_run_id=run_id,
             steps=steps,
             execution_mode=str(snapshot.pipeline_configuration.execution_mode.value),
             pipeline_run_id=str(placeholder_run.id) if placeholder_run else None,
