@@ -167,11 +167,7 @@ def _summarise(grid: Any, base: dict[str, Any], tune_config: TuneConfig) -> Tune
     scored = trials.dropna(subset=[tune_config.metric])
     if scored.empty:
         raise RuntimeError(f"no trial finished an epoch; first error: {rows[0]['error']}")
-    best_row = scored.loc[
-        scored[tune_config.metric].idxmax()
-        if tune_config.mode == "max"
-        else scored[tune_config.metric].idxmin()
-    ]
+    best_row = scored.loc[pick(scored.index, key=lambda i: scored.at[i, tune_config.metric])]
     best_params = {**base, **{name: _plain(best_row[name]) for name in tune_config.space}}
     best_params["labels"] = list(best_params["labels"])
     return TuneResult(best_params, float(best_row[tune_config.metric]), trials, histories)
