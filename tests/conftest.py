@@ -12,9 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from project.paths import PROJECT_ROOT, SHARED_DATASET
 from stacks.sandbox import throwaway_env
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="tagger-tests-"))
 os.environ.update(throwaway_env(_SESSION_DIR), HF_HUB_OFFLINE="1")
 
@@ -23,7 +23,22 @@ import pytest  # noqa: E402
 from zenml.utils import source_utils  # noqa: E402
 
 source_utils.set_custom_source_root(str(PROJECT_ROOT))
-SHARED_DATASET = PROJECT_ROOT.parent / "shared" / "datasets" / "madewithml" / "dataset.csv"
+
+# a test's folder is its tier; markers select tiers (`-m serving`) and cross-cutting tags (`-m slow`)
+_TIER_MARKERS = {
+    "serving": "serving",
+    "ray": "ray",
+    "kubernetes": "kubernetes",
+    "model": "behavior",
+    "dashboard": "dashboard",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.parent.name
+        if folder in _TIER_MARKERS:
+            item.add_marker(_TIER_MARKERS[folder])
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

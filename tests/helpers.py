@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from project.paths import PROJECT_ROOT
 
 TRAINING_STEPS = (
     "load_data",

@@ -21,7 +21,6 @@ from tests.helpers import run_cli
 
 pytestmark = [pytest.mark.serving, pytest.mark.slow, pytest.mark.usefixtures("zenml_stack")]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODEL = "project-tagger"
 
 

@@ -16,8 +16,8 @@ import pytest
 from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
-from tests import toy_pipelines
 from tests.helpers import PROJECT_ROOT
+from tests.infra.ray import toy_pipelines
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -139,7 +139,7 @@ def test_step_logs_reach_zenml(resourceful_run):
 _RUN_SLEEPY = """
 from zenml.utils import source_utils
 source_utils.set_custom_source_root(".")  # as conftest does: the project, not the test store
-from tests.toy_pipelines import sleepy
+from tests.infra.ray.toy_pipelines import sleepy
 sleepy()
 """
 

@@ -14,13 +14,14 @@ import pytest
 import requests
 import yaml
 
+from project.paths import PROJECT_ROOT
 from run import DEFAULT_TRAIN_CONFIG
 from stacks.sandbox import free_port, throwaway_env
 from tests.helpers import TRAINING_STEPS
 
 pytestmark = [pytest.mark.dashboard, pytest.mark.slow]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
 BIN = Path(sys.executable).parent
 MODEL = "dashboard-test"
 CHROMIUM_FLAGS = [

@@ -11,8 +11,6 @@ import yaml
 from run import DEFAULT_TRAIN_CONFIG
 from tests.helpers import run_cli
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 def test_help_shows_examples():
     result = run_cli("--help")
