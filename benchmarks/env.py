@@ -10,10 +10,11 @@ import os
 import tempfile
 from pathlib import Path
 
+from project.paths import PROJECT_ROOT, SHARED_DATASET
 from stacks.sandbox import throwaway_env
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATASET = PROJECT_ROOT.parent / "shared" / "datasets" / "madewithml" / "dataset.csv"
+__all__ = ["PROJECT_ROOT", "SHARED_DATASET", "activate_local_stack", "save_results"]
+
 WORK_DIR = Path(tempfile.mkdtemp(prefix="tagger-bench-"))
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 

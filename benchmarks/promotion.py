@@ -42,13 +42,14 @@ def main() -> None:
     ensure_two_versions()
     from zenml.client import Client
 
+    from project import names
     from registry.promotion import apply, judge
+    from tagger.config import PromotionPolicy
     from tagger.evaluation import evaluate
-    from tagger.promotion import PromotionPolicy
 
     candidate = Client().list_model_versions(MODEL, sort_by="desc:number", size=1).items[0]
-    test_set = candidate.get_data_artifact("test_set").load()
-    classifier = candidate.get_model_artifact("classifier").load()
+    test_set = candidate.get_data_artifact(names.TEST_SET).load()
+    classifier = candidate.get_model_artifact(names.CLASSIFIER).load()
 
     started = time.perf_counter()
     report = evaluate(classifier, test_set)

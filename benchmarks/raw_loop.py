@@ -1,4 +1,4 @@
-"""The raw baseline: the plainest correct fine-tuning loop (NOTES.md's recipe), no project code."""
+"""The raw baseline: the plainest correct fine-tuning loop (AdamW, fixed lr), no project code."""
 
 from __future__ import annotations
 

@@ -51,9 +51,9 @@ def orchestration(ray_address: str) -> dict:
 
 
 def training(ray_address: str) -> dict:
+    from tagger.config import Scaling, TrainConfig
     from tagger.data import read_csv, split
-    from tagger.distributed import Scaling
-    from tagger.training import TrainConfig, train_on_frames
+    from tagger.distributed import train_on_frames
 
     train_df, val_df, _ = split(read_csv(SHARED_DATASET), val_size=0.1, test_size=0.2, seed=1234)
     config = TrainConfig(epochs=TRAIN_EPOCHS, patience=TRAIN_EPOCHS)

@@ -30,7 +30,8 @@ LEVELS = (1, 8, 32)
 
 
 def _projects() -> list[dict[str, str]]:
-    from tagger.data import DEFAULT_DATASET, read_csv
+    from project.paths import DEFAULT_DATASET
+    from tagger.data import read_csv
 
     df = read_csv(SHARED_DATASET if SHARED_DATASET.exists() else DEFAULT_DATASET)
     return [
@@ -95,10 +96,12 @@ def _raw(classifier, texts: list[str], batch: int) -> dict:
 
 
 def main() -> None:
-    from serving.package import build_bento, runtime_requirements, save_model, wait_until_ready
+    from project.waiting import wait_for_http
+    from serving.package import build_bento, runtime_requirements, save_model
+    from tagger.config import DEFAULT_BASE_MODEL
     from tagger.data import join_text
     from tagger.inference import predict_frame
-    from tagger.model import DEFAULT_BASE_MODEL, TextClassifier
+    from tagger.model import TextClassifier
 
     classifier = TextClassifier.from_base(
         DEFAULT_BASE_MODEL,
@@ -142,7 +145,7 @@ def main() -> None:
     )
     url = f"http://127.0.0.1:{port}/predict"
     try:
-        wait_until_ready(f"http://127.0.0.1:{port}", 180, server)
+        wait_for_http(f"http://127.0.0.1:{port}/readyz", 180, server)
         asyncio.run(_load(url, projects, 8, 200))  # warm-up
         for level in LEVELS:
             served = asyncio.run(_load(url, projects, level, REQUESTS))

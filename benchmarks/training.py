@@ -60,9 +60,10 @@ def tfidf_f1(train_df, test_df) -> float:
 
 def loop_throughput(dataset: Path) -> dict:
     from benchmarks.raw_loop import raw_train_samples_per_second
+    from tagger.config import TrainConfig
     from tagger.data import LABELS, read_csv, split, texts_of
+    from tagger.distributed import train_on_frames
     from tagger.model import resolve_base_model
-    from tagger.training import TrainConfig, train_on_frames
 
     train_df, val_df, _ = split(read_csv(dataset), val_size=0.1, test_size=0.2, seed=1234)
     config = TrainConfig(epochs=THROUGHPUT_EPOCHS, patience=THROUGHPUT_EPOCHS)
@@ -82,9 +83,9 @@ def shared_config() -> Path:
     """The default config under another model name: other data makes another model."""
     import yaml
 
-    from run import DEFAULT_TRAIN_CONFIG
+    from project.paths import TRAIN_CONFIG
 
-    config = yaml.safe_load(DEFAULT_TRAIN_CONFIG.read_text())
+    config = yaml.safe_load(TRAIN_CONFIG.read_text())
     config["model"]["name"] = "project-tagger-madewithml"
     path = WORK_DIR / "train-madewithml.yaml"
     path.write_text(yaml.safe_dump(config))

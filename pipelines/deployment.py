@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from zenml import get_pipeline_context, pipeline
 
-from steps.deployment import build_bento_step, deploy_bento, smoke_test
+from project import names
+from steps.deployment import build_bento, deploy_bento, smoke_test
 
 
 @pipeline
 def deployment_pipeline(port: int = 3000, timeout: int = 180) -> None:
-    classifier = get_pipeline_context().model.get_model_artifact("classifier")
-    bento = build_bento_step(classifier)
+    classifier = get_pipeline_context().model.get_model_artifact(names.CLASSIFIER)
+    bento = build_bento(classifier)
     url = deploy_bento(bento, port, timeout)
     smoke_test(url, classifier)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from zenml import pipeline
 
 from steps import (
@@ -15,21 +13,20 @@ from steps import (
     train_model,
     validate_data,
 )
+from tagger.config import PromotionPolicy, Scaling, Split, TrainConfig
 
 
 @pipeline
 def training_pipeline(
     dataset_loc: str | None = None,
-    val_size: float = 0.1,
-    test_size: float = 0.2,
-    seed: int = 1234,
-    train_params: dict[str, Any] | None = None,
-    scaling: dict[str, Any] | None = None,
-    promotion_policy: dict[str, Any] | None = None,
+    split: Split = Split(),
+    train_params: TrainConfig = TrainConfig(),
+    scaling: Scaling = Scaling(),
+    promotion_policy: PromotionPolicy = PromotionPolicy(),
 ) -> None:
     dataset = load_data(dataset_loc)
     report = validate_data(dataset)
-    train_set, val_set, test_set = split_data(dataset, report, val_size, test_size, seed)
+    train_set, val_set, test_set = split_data(dataset, report, split)
     classifier = train_model(train_set, val_set, train_params, scaling)
     evaluation = evaluate_model(classifier, test_set)
     recorded = record_model_version(classifier, evaluation)

@@ -6,13 +6,15 @@ import pandas as pd
 from zenml import log_metadata
 from zenml.models import ModelVersionResponse
 
+from project import names
 from registry.stages import RegistryError, current, get_version, set_stage
+from tagger.config import PromotionPolicy
 from tagger.evaluation import EvaluationReport, evaluate
-from tagger.promotion import PRODUCTION, Decision, PromotionPolicy, decide
+from tagger.promotion import PRODUCTION, Decision, decide
 
 
 def score(version: ModelVersionResponse, test_set: pd.DataFrame) -> EvaluationReport:
-    return evaluate(version.get_model_artifact("classifier").load(), test_set)
+    return evaluate(version.get_model_artifact(names.CLASSIFIER).load(), test_set)
 
 
 def judge(
@@ -59,7 +61,7 @@ def promote_by_hand(
     production = current(model_name, PRODUCTION)
     decision = None
     if stage == PRODUCTION and production is not None and production.number != number:
-        test_artifact = version.get_data_artifact("test_set")
+        test_artifact = version.get_data_artifact(names.TEST_SET)
         if test_artifact is None:
             raise RegistryError(f"version {number} has no test_set artifact to compare on")
         test_set = test_artifact.load()

@@ -18,6 +18,8 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 from zenml.models import ModelVersionResponse
 
+from project import names
+
 logger = logging.getLogger(__name__)
 
 STAGES = (ModelStages.STAGING.value, ModelStages.PRODUCTION.value)
@@ -67,7 +69,7 @@ def _mlflow_version(client: MlflowClient, version: ModelVersionResponse) -> str:
     )
     if found:
         return found[0].version
-    bundle = version.get_model_artifact("classifier")
+    bundle = version.get_model_artifact(names.CLASSIFIER)
     if bundle is None:
         raise RegistryError(f"{name} version {version.number} has no classifier artifact")
     created = client.create_model_version(

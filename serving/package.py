@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import bentoml
 
+from project.paths import PROJECT_ROOT
 from serving.service import MODEL_NAME
 from tagger.model import TextClassifier
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVICE = "serving.service:TaggerService"
 
 
@@ -61,22 +58,3 @@ def runtime_requirements() -> list[str]:
 
     pins = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     return [pin for pin in pins if re.split(r"[\[<>=~! ]", pin, maxsplit=1)[0] in RUNTIME_PACKAGES]
-
-
-def wait_until_ready(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
-    """Poll BentoML's `/readyz` until it answers 200; stop early if the server process exited."""
-    import time
-
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the Bento server exited with code {process.returncode}")
-        try:
-            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"the Bento server at {url} was not ready within {timeout:.0f}s")

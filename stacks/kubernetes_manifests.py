@@ -20,23 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from stacks.register import PROJECT_ROOT
+from project import zenml_internals
+from project.paths import TRAIN_CONFIG
 
 if TYPE_CHECKING:
     from zenml.integrations.kubernetes.orchestrators import KubernetesOrchestrator
     from zenml.models import PipelineSnapshotResponse
-
-DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "train.yaml"
-# zenml 0.98's entrypoint default: a failing main container counts as a retry, a disruption does not
-STEP_POD_FAILURE_POLICY = {
-    "rules": [
-        {
-            "action": "Count",
-            "onExitCodes": {"containerName": "main", "operator": "NotIn", "values": [0]},
-        },
-        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
-    ]
-}
 
 
 def prebuilt_image_settings(image: str) -> dict[str, Any]:
@@ -52,7 +41,7 @@ def prebuilt_image_settings(image: str) -> dict[str, Any]:
 
 
 def training_snapshot(
-    image: str, config: Path = DEFAULT_CONFIG, settings: dict[str, Any] | None = None
+    image: str, config: Path = TRAIN_CONFIG, settings: dict[str, Any] | None = None
 ) -> PipelineSnapshotResponse:
     """A snapshot of the training pipeline on the active stack, as `python run.py train` makes."""
     import tempfile
@@ -98,7 +87,7 @@ def token_from_secret(
 def orchestrator_job(
     orchestrator: KubernetesOrchestrator, snapshot: PipelineSnapshotResponse
 ) -> dict[str, Any]:
-    """The Job `submit_pipeline` creates, from the same private builder it calls (zenml 0.98).
+    """The Job `submit_pipeline` creates, from the same builder it calls.
 
     With `service_account_name` in the settings no API call is made; without it zenml would
     create a service account and role binding in the cluster first.
@@ -121,8 +110,10 @@ def orchestrator_job(
     if orchestrator.config.pass_zenml_token_as_secret:
         environment.pop("ZENML_STORE_API_TOKEN", None)
         pod_settings.env.append(token_from_secret(orchestrator, snapshot))
-    job = orchestrator._prepare_job_manifest(
-        name=orchestrator._get_job_name(settings, snapshot.pipeline_configuration.name),
+    job = zenml_internals.prepare_orchestrator_job(
+        orchestrator,
+        settings,
+        snapshot.pipeline_configuration.name,
         command=Entrypoint.get_entrypoint_command(),
         args=Entrypoint.get_entrypoint_arguments(snapshot_id=snapshot.id, run_id=None),
         image=orchestrator.get_image(snapshot=snapshot),
@@ -132,7 +123,6 @@ def orchestrator_job(
             "pipeline": kube_utils.sanitize_label_value(snapshot.pipeline_configuration.name),
         },
         annotations={},
-        settings=settings,
         pod_settings=pod_settings,
         backoff_limit=settings.orchestrator_job_backoff_limit,
     )
@@ -142,74 +132,12 @@ def orchestrator_job(
 def step_jobs(
     orchestrator: KubernetesOrchestrator, snapshot: PipelineSnapshotResponse
 ) -> dict[str, dict[str, Any]]:
-    """The Job the orchestrator pod creates for each step, in pipeline order.
-
-    zenml builds these inside `main()` of its orchestrator entrypoint (`start_step_job`, a
-    closure that cannot be called from outside); this follows it field by field with the same
-    public builders and settings resolution. Pod owner references and the run id labels only
-    exist once the orchestrator pod runs, so they are absent here.
-    """
-    from zenml.client import Client
-    from zenml.entrypoints.step_entrypoint_configuration import StepEntrypointConfiguration
-    from zenml.integrations.kubernetes import kube_utils
-    from zenml.integrations.kubernetes.manifest_utils import (
-        build_job_manifest,
-        build_pod_manifest,
-        pod_template_manifest_from_pod,
-    )
-    from zenml.orchestrators.utils import get_config_environment_vars
-    from zenml.utils import env_utils
-
-    stack = Client().active_stack
-    shared_env, secrets = get_config_environment_vars()
-    jobs: dict[str, dict[str, Any]] = {}
-    for step_name, step in snapshot.step_configurations.items():
-        settings = orchestrator.get_settings(step)
-        env = {**shared_env, **env_utils.get_runtime_environment(config=step.config, stack=stack)}
-        pod_settings = kube_utils.apply_default_resource_requests(
-            memory="400Mi", pod_settings=settings.pod_settings
-        )
-        if orchestrator.config.pass_zenml_token_as_secret:
-            env.pop("ZENML_STORE_API_TOKEN", None)
-            pod_settings.env.append(token_from_secret(orchestrator, snapshot))
-        else:
-            env.update(secrets)
-        labels = {
-            "pipeline": kube_utils.sanitize_label_value(snapshot.pipeline_configuration.name),
-            "step_name": kube_utils.sanitize_label_value(step_name),
-        }
-        pod = build_pod_manifest(
-            pod_name=None,
-            image_name=orchestrator.get_image(snapshot=snapshot, step_name=step_name),
-            command=StepEntrypointConfiguration.get_entrypoint_command(),
-            args=StepEntrypointConfiguration.get_entrypoint_arguments(
-                step_name=step_name, snapshot_id=snapshot.id
-            ),
-            env=env,
-            privileged=settings.privileged,
-            pod_settings=pod_settings,
-            service_account_name=settings.step_pod_service_account_name
-            or settings.service_account_name,
-            mount_local_stores=orchestrator.config.is_local,
-            termination_grace_period_seconds=settings.pod_stop_grace_period,
-            labels=labels,
-        )
-        retries = step.config.retry.max_retries if step.config.retry else 0
-        job_name = kube_utils.sanitize_label(
-            f"{settings.job_name_prefix or ''}-{random.randrange(16**8):08x}-{step_name}-"
-            f"{snapshot.pipeline_configuration.name}"
-        )
-        job = build_job_manifest(
-            job_name=job_name,
-            pod_template=pod_template_manifest_from_pod(pod),
-            backoff_limit=retries + settings.backoff_limit_margin,
-            ttl_seconds_after_finished=settings.ttl_seconds_after_finished,
-            active_deadline_seconds=settings.active_deadline_seconds,
-            pod_failure_policy=settings.pod_failure_policy or STEP_POD_FAILURE_POLICY,
-            labels=labels,
-        )
-        jobs[step_name] = job_to_dict(job)
-    return jobs
+    """The Job the orchestrator pod creates for each step, in pipeline order, as manifests."""
+    token = None
+    if orchestrator.config.pass_zenml_token_as_secret:
+        token = token_from_secret(orchestrator, snapshot)
+    jobs = zenml_internals.step_jobs(orchestrator, snapshot, token)
+    return {name: job_to_dict(job) for name, job in jobs.items()}
 
 
 def validate(manifest: dict[str, Any], kubernetes_version: str = "1.35") -> None:
@@ -223,7 +151,7 @@ def validate(manifest: dict[str, Any], kubernetes_version: str = "1.35") -> None
     kubernetes_validate.validate(manifest, kubernetes_version, strict=True)
 
 
-def write_manifests(image: str, out: Path, config: Path = DEFAULT_CONFIG) -> list[Path]:
+def write_manifests(image: str, out: Path, config: Path = TRAIN_CONFIG) -> list[Path]:
     from zenml.client import Client
 
     orchestrator = Client().active_stack.orchestrator
@@ -246,7 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", required=True, help="image the pods run (no build)")
     parser.add_argument("--out", type=Path, default=Path("manifests"))
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--config", type=Path, default=TRAIN_CONFIG)
     args = parser.parse_args()
     for path in write_manifests(args.image, args.out, args.config):
         print(path)

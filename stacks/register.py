@@ -17,8 +17,10 @@ from typing import Any
 
 import yaml
 
-STACKS_DIR = Path(__file__).resolve().parent
-PROJECT_ROOT = STACKS_DIR.parent
+from project.paths import PROJECT_ROOT, STACKS_DIR
+
+__all__ = ["STACKS_DIR", "load_stack_file", "register", "register_flavors"]
+
 logger = logging.getLogger("stacks.register")
 # custom flavors that stack files may use; registered before any stack
 PROJECT_FLAVORS = {"orchestrator": "stacks.ray_orchestrator.RayOrchestratorFlavor"}

@@ -13,12 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from project.waiting import wait_for_http
 
 
 def throwaway_env(root: Path) -> dict[str, str]:
@@ -68,7 +68,10 @@ def start_ray_head(log_dir: Path, num_cpus: int = 4) -> Iterator[RayHead]:
         )
     head = RayHead(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}")
     try:
-        _wait_for(f"{head.dashboard}/api/version", process, log_dir / "head.log")
+        try:
+            wait_for_http(f"{head.dashboard}/api/version", 120, process, "ray head")
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{exc}\n{(log_dir / 'head.log').read_text()[-3000:]}") from exc
         yield head
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -77,16 +80,3 @@ def start_ray_head(log_dir: Path, num_cpus: int = 4) -> Iterator[RayHead]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-
-def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"ray head exited:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(f"ray head not ready after {timeout}s:\n{log.read_text()[-3000:]}")

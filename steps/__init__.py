@@ -5,7 +5,7 @@ from steps.evaluation import evaluate_model
 from steps.metadata import record_model_version
 from steps.promotion import promote_model
 from steps.training import train_model
-from steps.tuning import tune_hyperparameters_step
+from steps.tuning import tune_hyperparameters
 
 __all__ = [
     "evaluate_model",
@@ -14,6 +14,6 @@ __all__ = [
     "record_model_version",
     "split_data",
     "train_model",
-    "tune_hyperparameters_step",
+    "tune_hyperparameters",
     "validate_data",
 ]

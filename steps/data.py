@@ -9,22 +9,25 @@ from zenml import save_artifact, step
 from zenml.logger import get_logger
 
 from materializers import HashedDataFrameMaterializer, ValidationReportMaterializer
+from project import names
+from project.paths import DEFAULT_DATASET
 from steps.metadata import record
 from tagger import data
+from tagger.config import Split
 from tagger.validation import DataValidationError, ValidationReport, validate
 
 logger = get_logger(__name__)
 
 
 @step(enable_cache=False, output_materializers=HashedDataFrameMaterializer)
-def load_data(dataset_loc: str | None = None) -> Annotated[pd.DataFrame, "dataset"]:
+def load_data(dataset_loc: str | None = None) -> Annotated[pd.DataFrame, names.DATASET]:
     """Read the dataset from a path or URL and record where it came from and what it was.
 
     No location means the embedded default dataset of the code that runs the step.
     Never cached: the file behind a location can change. Its output is content-hashed, so the
     steps after it are cached exactly when the data is the same.
     """
-    location = dataset_loc or str(data.DEFAULT_DATASET)
+    location = dataset_loc or str(DEFAULT_DATASET)
     df = data.read_csv(location)
     info = {"source": location, "rows": len(df), "fingerprint": data.fingerprint(df)}
     if data.LABEL_COLUMN in df:
@@ -38,11 +41,13 @@ def load_data(dataset_loc: str | None = None) -> Annotated[pd.DataFrame, "datase
 @step(output_materializers=ValidationReportMaterializer)
 def validate_data(
     dataset: pd.DataFrame, with_labels: bool = True
-) -> Annotated[ValidationReport, "validation_report"]:
+) -> Annotated[ValidationReport, names.VALIDATION_REPORT]:
     """Run the expectation suite; on failure keep the report as an artifact, then stop the run."""
     report = validate(dataset, with_labels=with_labels)
     if not report.success:
-        save_artifact(report, name="validation_report", materializer=ValidationReportMaterializer)
+        save_artifact(
+            report, name=names.VALIDATION_REPORT, materializer=ValidationReportMaterializer
+        )
         raise DataValidationError(report)
     return report
 
@@ -51,16 +56,14 @@ def validate_data(
 def split_data(
     dataset: pd.DataFrame,
     validation_report: ValidationReport,
-    val_size: float = 0.1,
-    test_size: float = 0.2,
-    seed: int = 1234,
+    split: Split = Split(),
 ) -> tuple[
-    Annotated[pd.DataFrame, "train_set"],
-    Annotated[pd.DataFrame, "val_set"],
-    Annotated[pd.DataFrame, "test_set"],
+    Annotated[pd.DataFrame, names.TRAIN_SET],
+    Annotated[pd.DataFrame, names.VAL_SET],
+    Annotated[pd.DataFrame, names.TEST_SET],
 ]:
     """Stratified, seeded split. Takes the report so splitting waits for a passed validation."""
-    train, val, test = data.split(dataset, val_size=val_size, test_size=test_size, seed=seed)
+    train, val, test = data.split(dataset, split.val_size, split.test_size, split.seed)
     logger.info(
         "split %d rows -> train %d, val %d, test %d", len(dataset), len(train), len(val), len(test)
     )

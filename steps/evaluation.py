@@ -8,6 +8,7 @@ import mlflow
 import pandas as pd
 from zenml import step
 
+from project import names
 from steps.metadata import record_on_output
 from tagger.evaluation import EvaluationReport, evaluate
 from tagger.model import TextClassifier
@@ -16,7 +17,7 @@ from tagger.model import TextClassifier
 @step(experiment_tracker=True)
 def evaluate_model(
     classifier: TextClassifier, test_set: pd.DataFrame
-) -> Annotated[EvaluationReport, "evaluation_report"]:
+) -> Annotated[EvaluationReport, names.EVALUATION_REPORT]:
     report = evaluate(classifier, test_set)
     metrics = report.metrics()
     mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})

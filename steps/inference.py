@@ -7,6 +7,7 @@ from typing import Annotated
 import pandas as pd
 from zenml import step
 
+from project import names
 from steps.metadata import record
 from tagger.inference import predict_frame
 from tagger.model import TextClassifier
@@ -15,7 +16,7 @@ from tagger.model import TextClassifier
 @step
 def predict_batch(
     dataset: pd.DataFrame, classifier: TextClassifier, threshold: float = 0.0
-) -> Annotated[pd.DataFrame, "predictions"]:
+) -> Annotated[pd.DataFrame, names.PREDICTIONS]:
     predictions = predict_frame(classifier, dataset, threshold)
     counts = predictions["tag"].value_counts()
     record(

@@ -8,6 +8,8 @@ from zenml import get_step_context, log_metadata, step
 from zenml.artifacts.unmaterialized_artifact import UnmaterializedArtifact
 from zenml.metadata.metadata_types import MetadataType
 
+from project import names
+
 # what the training and evaluation steps leave on their outputs, for the model version
 MODEL_VERSION_KEYS = ("training", "mlflow_run_id", "metrics")
 
@@ -36,7 +38,7 @@ def record_on_output(metadata: dict[str, MetadataType]) -> None:
 @step(enable_cache=False)
 def record_model_version(
     classifier: UnmaterializedArtifact, evaluation_report: UnmaterializedArtifact
-) -> Annotated[list[str], "recorded_keys"]:
+) -> Annotated[list[str], names.RECORDED_KEYS]:
     """Copy training and evaluation metadata from the artifacts onto this run's model version,
     whether the steps that made them ran now or came from the cache. Nothing is loaded."""
     found: dict[str, MetadataType] = {}

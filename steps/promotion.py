@@ -3,16 +3,17 @@ the new version's evaluation on that same data, and move the stage in ZenML and 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import pandas as pd
 from zenml import get_step_context, step
 from zenml.logger import get_logger
 
+from project import names
 from registry.promotion import apply, judge
 from registry.stages import get_version
+from tagger.config import PromotionPolicy
 from tagger.evaluation import EvaluationReport
-from tagger.promotion import PromotionPolicy
 
 logger = get_logger(__name__)
 
@@ -21,13 +22,11 @@ logger = get_logger(__name__)
 def promote_model(
     evaluation_report: EvaluationReport,
     test_set: pd.DataFrame,
-    policy: dict[str, Any] | None = None,
-) -> Annotated[str, "stage"]:
+    policy: PromotionPolicy = PromotionPolicy(),
+) -> Annotated[str, names.STAGE]:
     """Never cached: the answer depends on which version is in production right now."""
     model = get_step_context().model
-    decision, production = judge(
-        model.name, evaluation_report, test_set, PromotionPolicy.from_dict(policy)
-    )
+    decision, production = judge(model.name, evaluation_report, test_set, policy)
     logger.info("promotion: %s (%s)", decision.stage, decision.reason)
     apply(get_version(model.name, model.number), decision.stage, decision, production, "automatic")
     return decision.stage

@@ -8,13 +8,14 @@ import mlflow
 import pandas as pd
 from zenml import step
 
+from project import names
 from steps.metadata import record
+from tagger import tuning
+from tagger.config import TrainConfig, TuneConfig
 from tagger.data import LABEL_COLUMN, texts_of
-from tagger.training import TrainConfig
-from tagger.tuning import TuneConfig, TuneResult, tune_hyperparameters
 
 
-def _log_trials(result: TuneResult, metric: str) -> None:
+def _log_trials(result: tuning.TuneResult, metric: str) -> None:
     for row in result.trials.to_dict("records"):
         with mlflow.start_run(run_name=f"trial-{row['trial']}", nested=True):
             mlflow.log_params({k: v for k, v in row.items() if k not in (metric, "trial")})
@@ -25,34 +26,33 @@ def _log_trials(result: TuneResult, metric: str) -> None:
 
 
 @step(experiment_tracker=True, enable_cache=False)
-def tune_hyperparameters_step(
+def tune_hyperparameters(
     train_set: pd.DataFrame,
     val_set: pd.DataFrame,
-    train_params: dict[str, Any] | None = None,
-    tune_params: dict[str, Any] | None = None,
+    train_params: TrainConfig = TrainConfig(),
+    tune_params: TuneConfig = TuneConfig(),
 ) -> tuple[
-    Annotated[dict[str, Any], "best_train_params"],
-    Annotated[pd.DataFrame, "tuning_trials"],
+    Annotated[dict[str, Any], names.BEST_TRAIN_PARAMS],
+    Annotated[pd.DataFrame, names.TUNING_TRIALS],
 ]:
     """Search around `train_params` (the known-good recipe); the best whole training config is
     an artifact that `python run.py train --config-from-tune RUN` feeds back into training."""
-    tune_config = TuneConfig.from_dict(tune_params)
-    result = tune_hyperparameters(
-        TrainConfig.from_dict(train_params or {}),
+    result = tuning.tune_hyperparameters(
+        train_params,
         texts_of(train_set),
         train_set[LABEL_COLUMN].tolist(),
         texts_of(val_set),
         val_set[LABEL_COLUMN].tolist(),
-        tune_config,
+        tune_params,
     )
-    _log_trials(result, tune_config.metric)
+    _log_trials(result, tune_params.metric)
     record(
         {
             "tuning": {
                 "trials": len(result.trials),
-                "metric": tune_config.metric,
+                "metric": tune_params.metric,
                 "best_score": result.best_score,
-                "best_params": {k: result.best_params[k] for k in tune_config.space},
+                "best_params": {k: result.best_params[k] for k in tune_params.space},
             }
         }
     )

@@ -9,13 +9,11 @@ import urllib.request
 from pathlib import Path
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 LABELS: tuple[str, ...] = ("computer-vision", "mlops", "natural-language-processing", "other")
 COLUMNS: tuple[str, ...] = ("id", "created_on", "title", "description", "tag")
 FEATURE_COLUMNS: tuple[str, ...] = ("title", "description")
 LABEL_COLUMN = "tag"
-DEFAULT_DATASET = Path(__file__).resolve().parent.parent / "data" / "projects.csv"
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HTML = re.compile(r"<[^>]+>")
@@ -77,6 +75,8 @@ def split(
     df: pd.DataFrame, val_size: float, test_size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Stratified train / val / test split; `val_size` and `test_size` are fractions of the whole."""
+    from sklearn.model_selection import train_test_split
+
     if not 0 < val_size < 1 or not 0 <= test_size < 1 or val_size + test_size >= 1:
         raise ValueError(f"bad split sizes: val_size={val_size}, test_size={test_size}")
     rest, test = (df, df.iloc[:0])

@@ -1,4 +1,5 @@
-"""The same training loop under Ray Train: N workers, data-parallel, one bundle back.
+"""Where training runs, decided once: in this process, or the same loop under Ray Train
+(N workers, data-parallel, one bundle back).
 
 Each worker runs `tagger.training.train` inside the process group Ray Train sets up; rank 0
 saves the restored best epoch as a `TextClassifier` bundle in the final checkpoint, with the
@@ -10,43 +11,43 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
+import pandas as pd
+
+from tagger.config import Scaling, TrainConfig
+from tagger.data import LABEL_COLUMN, texts_of
 from tagger.model import TextClassifier
-from tagger.params import known_fields
-from tagger.training import EpochCallback, TrainConfig, TrainResult, train
+from tagger.training import EpochCallback, TrainResult, train
 
 _RESULT_FILE = "train_result.json"
 
 
-@dataclass(frozen=True)
-class Scaling:
-    """How many Ray Train workers, with what. One worker and `use_ray: false` train in-process."""
-
-    num_workers: int = 1
-    use_gpu: bool = False
-    resources_per_worker: dict[str, float] = field(default_factory=lambda: {"CPU": 1})
-    use_ray: bool = False
-    storage_path: str | None = None  # checkpoints; shared storage (s3://...) on multi-node clusters
-
-    def __post_init__(self) -> None:
-        if self.num_workers < 1:
-            raise ValueError(f"num_workers must be at least 1, not {self.num_workers}")
-
-    @property
-    def distributed(self) -> bool:
-        return self.use_ray or self.num_workers > 1
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> Scaling:
-        return cls(**known_fields(cls, data, "scaling"))
+def train_on_frames(
+    config: TrainConfig,
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame,
+    scaling: Scaling | None = None,
+    on_epoch_end: EpochCallback | None = None,
+) -> TrainResult:
+    """`train` on two labelled frames (title, description, tag): in this process, or on Ray
+    Train workers when `scaling` asks for more than one worker or for Ray."""
+    data = (
+        texts_of(train_df),
+        train_df[LABEL_COLUMN].tolist(),
+        texts_of(val_df),
+        val_df[LABEL_COLUMN].tolist(),
+    )
+    if scaling is not None and scaling.distributed:
+        return train_with_ray(config, *data, scaling=scaling, on_epoch_end=on_epoch_end)
+    return train(config, *data, on_epoch_end=on_epoch_end)
 
 
 def _worker_loop(loop_config: dict) -> None:
     import ray.train
 
-    config = TrainConfig.from_dict(loop_config["config"])
+    config = TrainConfig.model_validate(loop_config["config"])
     rank = ray.train.get_context().get_world_rank()
 
     def report_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -81,7 +82,7 @@ def train_with_ray(
     with tempfile.TemporaryDirectory(prefix="ray-train-") as local_storage:
         trainer = TorchTrainer(
             _worker_loop,
-            train_loop_config={"config": config.to_dict(), "data": data},
+            train_loop_config={"config": config.model_dump(mode="json"), "data": data},
             scaling_config=ScalingConfig(
                 num_workers=scaling.num_workers,
                 use_gpu=scaling.use_gpu,

@@ -19,10 +19,10 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from tagger.config import DEFAULT_BASE_MODEL
 from tagger.data import join_text
 
 BUNDLE_FILE = "tagger.json"
-DEFAULT_BASE_MODEL = "all-minilm-l6-v2"
 
 
 def resolve_base_model(name: str) -> str:

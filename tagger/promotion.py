@@ -6,22 +6,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from tagger.config import PromotionPolicy
 from tagger.evaluation import EvaluationReport
 
 PRODUCTION = "production"
 STAGING = "staging"
-
-
-@dataclass(frozen=True)
-class PromotionPolicy:
-    metric: str = "f1"
-    margin: float = 0.0
-    min_f1: float = 0.6
-    min_class_f1: float = 0.3
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> PromotionPolicy:
-        return cls(**(data or {}))
 
 
 @dataclass(frozen=True)

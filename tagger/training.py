@@ -13,61 +13,20 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from tagger.data import LABEL_COLUMN, LABELS, texts_of
-from tagger.model import DEFAULT_BASE_MODEL, TextClassifier
-from tagger.params import known_fields
-
-if TYPE_CHECKING:
-    from tagger.distributed import Scaling
+from tagger.config import METRIC_GOALS, TrainConfig
+from tagger.model import TextClassifier
 
 logger = logging.getLogger(__name__)
 
 EpochCallback = Callable[[int, dict[str, float]], None]
-# the metric early stopping watches, and the sign that makes "lower is better"
-_MONITORS = {"val_loss": 1.0, "val_f1": -1.0, "val_accuracy": -1.0}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    base_model: str = DEFAULT_BASE_MODEL
-    labels: tuple[str, ...] = LABELS
-    max_length: int = 128
-    batch_size: int = 16
-    learning_rate: float = 5e-5
-    head_learning_rate: float | None = 1e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    epochs: int = 8
-    patience: int = 3
-    monitor: str = "val_f1"
-    dropout: float | None = None
-    grad_clip: float = 1.0
-    label_smoothing: float = 0.0
-    seed: int = 1234
-
-    def __post_init__(self) -> None:
-        if self.monitor not in _MONITORS:
-            raise ValueError(f"monitor must be one of {sorted(_MONITORS)}, not {self.monitor!r}")
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        values = known_fields(cls, data, "training")
-        if "labels" in values:
-            values["labels"] = tuple(values["labels"])
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -130,8 +89,10 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
-def _share(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
+def share_batches(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
     """This rank's batches: every rank takes the same number of steps, or DDP would hang."""
+    if world == 1:
+        return batches
     return batches[: len(batches) // world * world][rank::world]
 
 
@@ -176,6 +137,67 @@ def _evaluate(
     }
 
 
+class EarlyStopping:
+    """Keeps the best epoch's weights by one validation metric; says when to stop waiting."""
+
+    def __init__(self, metric: str, patience: int) -> None:
+        self.metric, self.patience = metric, patience
+        self.sign = -1.0 if METRIC_GOALS[metric] == "max" else 1.0
+        self.best_score, self.best_epoch, self.best_state, self.stale = math.inf, 0, None, 0
+
+    def update(self, epoch: int, metrics: dict[str, float], model: torch.nn.Module) -> bool:
+        """Record an epoch; True when `patience` epochs in a row did not improve."""
+        score = self.sign * metrics[self.metric]
+        if score < self.best_score:
+            self.best_score, self.best_epoch, self.stale = score, epoch, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+    def restore(self, model: torch.nn.Module) -> None:
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+
+@dataclass
+class TrainingState:
+    """What every epoch of one training run shares."""
+
+    config: TrainConfig
+    net: torch.nn.Module  # the model, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    device: torch.device
+    rank: int
+    world: int
+
+
+def train_epoch(
+    run: TrainingState, data: _Encoded, batches: list[list[int]], description: str
+) -> tuple[float, int]:
+    """One pass over this rank's batches; (loss summed over samples, samples) of every rank."""
+    run.net.train()
+    loss_sum, count = 0.0, 0
+    for index in tqdm(batches, desc=description, leave=False, disable=run.rank > 0):
+        batch = data.batch(index, run.device)
+        targets = batch.pop("labels")
+        loss = torch.nn.functional.cross_entropy(
+            run.net(**batch).logits, targets, label_smoothing=run.config.label_smoothing
+        )
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(run.net.parameters(), run.config.grad_clip)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        loss_sum, count = loss_sum + loss.item() * len(index), count + len(index)
+    if run.world > 1:
+        totals = torch.tensor([loss_sum, count], dtype=torch.float64, device=run.device)
+        torch.distributed.all_reduce(totals)
+        loss_sum, count = totals.tolist()
+    return loss_sum, int(count)
+
+
 def train(
     config: TrainConfig,
     train_texts: Sequence[str],
@@ -191,11 +213,11 @@ def train(
 
     The default watches val F1, not val loss: on Made-With-ML's data val loss bottoms out after
     one to three epochs while F1 is still rising (the model grows confident), and restoring the
-    lowest-loss epoch cost about three points of test F1 (benchmarks/README).
+    lowest-loss epoch cost about three points of test F1 (README, benchmarks).
 
     `classifier` defaults to a fresh head on `config.base_model`; tests pass a tiny one.
     `device` defaults to CUDA when there is one; the trained model is handed back on the CPU.
-    Every rank of a process group evaluates the whole validation set, so all take the same
+    Under a process group every rank evaluates the whole validation set, so all take the same
     early-stopping decision.
     """
     seed_everything(config.seed)
@@ -207,7 +229,7 @@ def train(
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     rank, world = _world()
     model = classifier.model.to(device)
-    net: torch.nn.Module = model
+    net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
@@ -217,41 +239,20 @@ def train(
     lengths = [len(ids) for ids in train_data.ids]
 
     optimizer = torch.optim.AdamW(_parameter_groups(model, config))
-    steps_per_epoch = math.ceil(len(train_data) / config.batch_size / world)
-    total_steps = steps_per_epoch * config.epochs
+    total_steps = math.ceil(len(train_data) / config.batch_size / world) * config.epochs
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(config.warmup_ratio * total_steps), total_steps
     )
-
+    run = TrainingState(config, net, optimizer, scheduler, device, rank, world)
+    stopping = EarlyStopping(config.monitor, config.patience)
     result = TrainResult(classifier)
-    sign = _MONITORS[config.monitor]
-    best_score, best_state, stale = math.inf, None, 0
     seen, train_seconds = 0, 0.0
     for epoch in range(1, config.epochs + 1):
-        net.train()
-        started, loss_sum, count = time.perf_counter(), 0.0, 0
-        batches = length_bucketed_batches(lengths, config.batch_size, rng)
-        if world > 1:
-            batches = _share(batches, rank, world)
-        progress = tqdm(
-            batches, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=rank > 0
+        started = time.perf_counter()
+        batches = share_batches(
+            length_bucketed_batches(lengths, config.batch_size, rng), rank, world
         )
-        for index in progress:
-            batch = train_data.batch(index, device)
-            targets = batch.pop("labels")
-            loss = torch.nn.functional.cross_entropy(
-                net(**batch).logits, targets, label_smoothing=config.label_smoothing
-            )
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            loss_sum, count = loss_sum + loss.item() * len(index), count + len(index)
-        if world > 1:
-            totals = torch.tensor([loss_sum, count], dtype=torch.float64, device=device)
-            torch.distributed.all_reduce(totals)
-            loss_sum, count = totals.tolist()
+        loss_sum, count = train_epoch(run, train_data, batches, f"epoch {epoch}/{config.epochs}")
         elapsed = time.perf_counter() - started
         seen, train_seconds = seen + count, train_seconds + elapsed
         metrics = {
@@ -264,38 +265,11 @@ def train(
         logger.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
         if on_epoch_end is not None:
             on_epoch_end(epoch, metrics)
-        if sign * metrics[config.monitor] < best_score:
-            best_score, stale, result.best_epoch = sign * metrics[config.monitor], 0, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
-            if stale >= config.patience:
-                logger.info("early stop after epoch %d (best %d)", epoch, result.best_epoch)
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        if stopping.update(epoch, metrics, model):
+            logger.info("early stop after epoch %d (best %d)", epoch, stopping.best_epoch)
+            break
+    stopping.restore(model)
     model.cpu().eval()
+    result.best_epoch = stopping.best_epoch
     result.samples_per_second = seen / train_seconds if train_seconds else 0.0
     return result
-
-
-def train_on_frames(
-    config: TrainConfig,
-    train_df: pd.DataFrame,
-    val_df: pd.DataFrame,
-    on_epoch_end: EpochCallback | None = None,
-    scaling: Scaling | None = None,
-) -> TrainResult:
-    """`train` on two labelled frames of the dataset's shape (title, description, tag), in this
-    process or, when `scaling` asks for it, on Ray Train workers."""
-    data = (
-        texts_of(train_df),
-        train_df[LABEL_COLUMN].tolist(),
-        texts_of(val_df),
-        val_df[LABEL_COLUMN].tolist(),
-    )
-    if scaling is not None and scaling.distributed:
-        from tagger.distributed import train_with_ray
-
-        return train_with_ray(config, *data, scaling=scaling, on_epoch_end=on_epoch_end)
-    return train(config, *data, on_epoch_end=on_epoch_end)

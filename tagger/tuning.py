@@ -9,54 +9,13 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from tagger.params import known_fields
-from tagger.training import TrainConfig, train
-
-# name -> (kind, arguments); kinds: loguniform / uniform [low, high], choice [values]
-DEFAULT_SPACE: dict[str, dict[str, list]] = {
-    "learning_rate": {"loguniform": [1e-5, 2e-4]},
-    "head_learning_rate": {"loguniform": [1e-4, 3e-3]},
-    "dropout": {"uniform": [0.0, 0.3]},
-    "epochs": {"choice": [4, 6, 8, 10]},
-    "batch_size": {"choice": [8, 16, 32]},
-}
-_MODES = {"val_f1": "max", "val_accuracy": "max", "val_loss": "min"}
-
-
-@dataclass(frozen=True)
-class TuneConfig:
-    num_runs: int = 8
-    max_concurrent: int = 2
-    metric: str = "val_f1"
-    grace_period: int = 2  # epochs every trial runs before ASHA may stop it
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    space: dict[str, dict[str, list]] = field(default_factory=lambda: dict(DEFAULT_SPACE))
-    storage_path: str | None = None  # shared storage (s3://...) on multi-node clusters
-    seed: int = 1234
-
-    def __post_init__(self) -> None:
-        if self.metric not in _MODES:
-            raise ValueError(f"metric must be one of {sorted(_MODES)}, not {self.metric!r}")
-        known = {f.name for f in fields(TrainConfig)}
-        if unknown := set(self.space) - known:
-            raise ValueError(f"search space names unknown training parameters: {sorted(unknown)}")
-        for name, spec in self.space.items():
-            if len(spec) != 1 or next(iter(spec)) not in ("loguniform", "uniform", "choice"):
-                raise ValueError(f"{name}: expected one of loguniform/uniform/choice, got {spec}")
-
-    @property
-    def mode(self) -> str:
-        return _MODES[self.metric]
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> TuneConfig:
-        return cls(**known_fields(cls, data, "tuning"))
+from tagger.config import TrainConfig, TuneConfig
+from tagger.training import train
 
 
 @dataclass
@@ -81,7 +40,7 @@ def _search_space(space: dict[str, dict[str, list]]) -> dict[str, Any]:
 def _trial(trial_params: dict[str, Any], base: dict[str, Any], data: tuple) -> None:
     from ray import tune
 
-    config = TrainConfig.from_dict({**base, **trial_params})
+    config = TrainConfig.model_validate({**base, **trial_params})
     train(
         config, *data, on_epoch_end=lambda epoch, metrics: tune.report({"epoch": epoch, **metrics})
     )
@@ -101,7 +60,7 @@ def tune_hyperparameters(
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
-    base_dict = base.to_dict()
+    base_dict = base.model_dump(mode="json")
     known_good = {name: base_dict[name] for name in tune_config.space}
     searcher = OptunaSearch(
         metric=tune_config.metric,
@@ -169,7 +128,6 @@ def _summarise(grid: Any, base: dict[str, Any], tune_config: TuneConfig) -> Tune
         raise RuntimeError(f"no trial finished an epoch; first error: {rows[0]['error']}")
     best_row = scored.loc[pick(scored.index, key=lambda i: scored.at[i, tune_config.metric])]
     best_params = {**base, **{name: _plain(best_row[name]) for name in tune_config.space}}
-    best_params["labels"] = list(best_params["labels"])
     return TuneResult(best_params, float(best_row[tune_config.metric]), trials, histories)
 
 

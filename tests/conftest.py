@@ -52,7 +52,8 @@ def session_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def projects() -> pd.DataFrame:
-    from tagger.data import DEFAULT_DATASET, read_csv
+    from project.paths import DEFAULT_DATASET
+    from tagger.data import read_csv
 
     return read_csv(DEFAULT_DATASET)
 

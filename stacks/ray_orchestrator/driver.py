@@ -54,12 +54,11 @@ def _step_process_main(arguments: list[str], env: dict[str, str], code_dir: str,
     os.chdir(code_dir)
     sys.path.insert(0, code_dir)
     sys.argv = ["zenml-step", *arguments]
-    from zenml.client import Client
-    from zenml.config.global_config import GlobalConfiguration
     from zenml.entrypoints.entrypoint import main
 
-    GlobalConfiguration._reset_instance()
-    Client._reset_instance()
+    from project.zenml_internals import reset_client_singletons
+
+    reset_client_singletons()
     try:
         main()
     finally:

@@ -14,8 +14,7 @@ import pytest
 import requests
 import yaml
 
-from project.paths import PROJECT_ROOT
-from run import DEFAULT_TRAIN_CONFIG
+from project.paths import PROJECT_ROOT, TRAIN_CONFIG
 from stacks.sandbox import free_port, throwaway_env
 from tests.helpers import TRAINING_STEPS
 
@@ -62,7 +61,7 @@ def server(session_dir: Path):
 def trained(server, tiny_params: dict, session_dir: Path) -> dict:
     """`python run.py train` as a user runs it, connected to the server."""
     _, env = server
-    config = yaml.safe_load(DEFAULT_TRAIN_CONFIG.read_text())
+    config = yaml.safe_load(TRAIN_CONFIG.read_text())
     config["model"]["name"] = MODEL
     config["parameters"]["train_params"] = tiny_params
     config_path = session_dir / "dashboard" / "train.yaml"

@@ -11,19 +11,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from run import DEFAULT_TRAIN_CONFIG
+from project.paths import TRAIN_CONFIG
+from tagger.config import TrainConfig
 from tagger.data import join_text, read_csv, split
+from tagger.distributed import train_on_frames
 from tagger.model import TextClassifier
-from tagger.training import TrainConfig, train_on_frames
 
 pytestmark = [pytest.mark.behavior, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def classifier(shared_dataset: Path) -> TextClassifier:
-    config = yaml.safe_load(DEFAULT_TRAIN_CONFIG.read_text())
+    config = yaml.safe_load(TRAIN_CONFIG.read_text())
     train_df, val_df, _ = split(read_csv(shared_dataset), val_size=0.1, test_size=0.0, seed=1234)
-    params = TrainConfig.from_dict(config["parameters"]["train_params"])
+    params = TrainConfig.model_validate(config["parameters"]["train_params"])
     return train_on_frames(params, train_df, val_df).classifier
 
 

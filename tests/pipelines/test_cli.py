@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from run import DEFAULT_TRAIN_CONFIG
+from project.paths import TRAIN_CONFIG
 from tests.helpers import run_cli
 
 
@@ -21,7 +21,7 @@ def test_help_shows_examples():
 @pytest.mark.slow
 @pytest.mark.usefixtures("zenml_stack")
 def test_train_writes_results_file(tmp_path: Path, tiny_params: dict):
-    config = yaml.safe_load(DEFAULT_TRAIN_CONFIG.read_text())
+    config = yaml.safe_load(TRAIN_CONFIG.read_text())
     config["parameters"]["train_params"] = tiny_params
     config["model"]["name"] = "tagger-cli-test"
     config_path = tmp_path / "train.yaml"
@@ -57,3 +57,23 @@ def test_train_from_an_unknown_tuning_run_is_a_clear_error():
     assert result.returncode != 0
     assert "no finished tuning run 'no-such-run'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("zenml_stack")
+def test_a_bad_config_value_stops_before_any_run_naming_the_key(tmp_path: Path):
+    from zenml.client import Client
+
+    config = yaml.safe_load(TRAIN_CONFIG.read_text())
+    config["model"]["name"] = "tagger-bad-config"
+    config["parameters"]["train_params"]["learning_rate"] = -1
+    config["parameters"]["promotion_policy"]["margn"] = 0.1
+    config_path = tmp_path / "train.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+
+    result = run_cli("train", "--config", str(config_path))
+    assert result.returncode == 1
+    assert "train_params.learning_rate: Input should be greater than 0" in result.stderr
+    assert "promotion_policy.margn: Extra inputs are not permitted" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not Client().list_models(name="tagger-bad-config").items

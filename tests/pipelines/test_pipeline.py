@@ -11,7 +11,7 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
 from pipelines import training_pipeline
-from run import DEFAULT_TRAIN_CONFIG
+from project.paths import TRAIN_CONFIG
 from tagger.data import LABELS, fingerprint
 from tagger.evaluation import EvaluationReport
 from tagger.model import TextClassifier
@@ -26,7 +26,7 @@ def _run(tiny_params: dict, **parameters):
     from zenml import Model
 
     pipeline = training_pipeline.with_options(
-        config_path=str(DEFAULT_TRAIN_CONFIG),
+        config_path=str(TRAIN_CONFIG),
         model=Model(name=MODEL),
         parameters={"train_params": tiny_params, **parameters},
     )

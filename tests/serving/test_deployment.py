@@ -14,10 +14,11 @@ from zenml import Model
 from zenml.client import Client
 
 from pipelines import training_pipeline
-from run import DEFAULT_TRAIN_CONFIG, run_deployment
+from project.paths import TRAIN_CONFIG
+from serving.deployer import remove_servers, servers
 from stacks.sandbox import free_port
-from steps.deployment import remove_servers, servers
 from tests.helpers import run_cli
+from workflows.deployment import deploy
 
 pytestmark = [pytest.mark.serving, pytest.mark.slow, pytest.mark.usefixtures("zenml_stack")]
 
@@ -27,7 +28,7 @@ MODEL = "project-tagger"
 @pytest.fixture(scope="module")
 def production(tiny_params: dict) -> int:
     run = training_pipeline.with_options(
-        config_path=str(DEFAULT_TRAIN_CONFIG),
+        config_path=str(TRAIN_CONFIG),
         model=Model(name=MODEL),
         parameters={"train_params": tiny_params},
     )()
@@ -40,7 +41,7 @@ def test_deploy_serves_and_a_redeploy_replaces_it_on_the_same_port(
     production: int, tiny_params: dict
 ):
     port = free_port()
-    first = run_deployment("production", port)
+    first = deploy("production", port)
     assert first["endpoint"] == f"http://127.0.0.1:{port}/predict"
     assert first["model_version"] == production
     answer = requests.post(first["endpoint"], json={"title": "YOLO object detection"}, timeout=30)
@@ -49,12 +50,12 @@ def test_deploy_serves_and_a_redeploy_replaces_it_on_the_same_port(
 
     # a newer version that is not production: the old server must still be found and replaced
     newer = training_pipeline.with_options(
-        config_path=str(DEFAULT_TRAIN_CONFIG),
+        config_path=str(TRAIN_CONFIG),
         model=Model(name=MODEL),
         parameters={"train_params": tiny_params},
     )()
     assert newer.model_version.number > production
-    second = run_deployment("production", port)
+    second = deploy("production", port)
     assert second["run_id"] != first["run_id"]
     running = servers()
     assert len(running) == 1 and running[0].is_running
@@ -73,7 +74,7 @@ def test_a_deploy_that_cannot_start_fails_within_its_timeout(production: int):
         pipeline_error = None
         try:
             from pipelines import deployment_pipeline
-            from run import DEPLOY_CONFIG
+            from project.paths import DEPLOY_CONFIG
 
             deployment_pipeline.with_options(
                 config_path=str(DEPLOY_CONFIG),

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from serving.package import build_bento, save_model, wait_until_ready
+from project.waiting import wait_for_http
+from serving.package import build_bento, save_model
 from serving.service import MAX_ITEMS, to_prediction
 from stacks.sandbox import free_port
+from tagger.config import TrainConfig
 from tagger.data import join_text, split
+from tagger.distributed import train_on_frames
 from tagger.model import TextClassifier
-from tagger.training import TrainConfig, train_on_frames
 
 pytestmark = [pytest.mark.serving, pytest.mark.slow]
 
@@ -27,7 +29,7 @@ REQUIREMENTS = ["torch==2.13.0", "transformers==5.23.0", "pandas==3.1.1", "sciki
 @pytest.fixture(scope="module")
 def classifier(projects, tiny_params) -> TextClassifier:
     train_df, val_df, _ = split(projects, val_size=0.1, test_size=0.2, seed=11)
-    return train_on_frames(TrainConfig.from_dict(tiny_params), train_df, val_df).classifier
+    return train_on_frames(TrainConfig.model_validate(tiny_params), train_df, val_df).classifier
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,7 @@ def server(classifier: TextClassifier, tmp_path_factory: pytest.TempPathFactory)
     url = f"http://127.0.0.1:{port}"
     try:
         try:
-            wait_until_ready(url, 180, process)
+            wait_for_http(f"{url}/readyz", 180, process)
         except RuntimeError as exc:
             pytest.fail(f"{exc}: {log.read_text()[-3000:]}")
         yield url

@@ -3,8 +3,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tagger.config import DEFAULT_BASE_MODEL
 from tagger.data import LABELS
-from tagger.model import DEFAULT_BASE_MODEL, TextClassifier, resolve_base_model
+from tagger.model import TextClassifier, resolve_base_model
 
 TEXTS = ["YOLO for object detection. Real-time boxes.", "BERT sentiment", "Kubernetes serving"]
 

@@ -15,11 +15,12 @@ from zenml.enums import ArtifactType
 
 from registry.promotion import apply, judge, promote_by_hand, rollback, score
 from registry.stages import RegistryError, configure_mlflow, get_version, list_versions, set_stage
+from tagger.config import PromotionPolicy, TrainConfig
 from tagger.data import LABELS, split
+from tagger.distributed import train_on_frames
 from tagger.evaluation import EvaluationReport, score_predictions
 from tagger.model import TextClassifier
-from tagger.promotion import PRODUCTION, STAGING, PromotionPolicy, decide
-from tagger.training import TrainConfig, train_on_frames
+from tagger.promotion import PRODUCTION, STAGING, decide
 
 POLICY = PromotionPolicy(metric="f1", margin=0.01, min_f1=0.5, min_class_f1=0.1)
 
@@ -81,7 +82,7 @@ def data(projects):
 @pytest.fixture(scope="module")
 def good(data, tiny_params) -> TextClassifier:
     train_df, val_df, _ = data
-    return train_on_frames(TrainConfig.from_dict(tiny_params), train_df, val_df).classifier
+    return train_on_frames(TrainConfig.model_validate(tiny_params), train_df, val_df).classifier
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 from zenml.client import Client
 
 from steps import evaluate_model, load_data, split_data, train_model, validate_data
+from tagger.config import Split
 from tagger.data import LABELS, split
 from tagger.evaluation import EvaluationReport
 from tagger.model import TextClassifier
@@ -22,7 +23,9 @@ pytestmark = pytest.mark.usefixtures("zenml_stack")
 def test_validate_and_split_as_plain_functions(projects: pd.DataFrame):
     report = validate_data.entrypoint(projects)
     assert isinstance(report, ValidationReport) and report.success
-    train, val, test = split_data.entrypoint(projects, report, val_size=0.1, test_size=0.2, seed=5)
+    train, val, test = split_data.entrypoint(
+        projects, report, Split(val_size=0.1, test_size=0.2, seed=5)
+    )
     assert (len(train), len(val), len(test)) == (343, 49, 98)
 
 

@@ -18,7 +18,7 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
 from pipelines import training_pipeline
-from run import DEFAULT_TRAIN_CONFIG, TUNE_CONFIG
+from project.paths import TRAIN_CONFIG, TUNE_CONFIG
 from tagger.model import TextClassifier
 from tests.helpers import TRAINING_STEPS, run_cli
 
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 def _train(model: str, tiny_params: dict, scaling: dict | None = None):
     return training_pipeline.with_options(
-        config_path=str(DEFAULT_TRAIN_CONFIG),
+        config_path=str(TRAIN_CONFIG),
         model=Model(name=model),
         parameters={"train_params": tiny_params, "scaling": scaling or {"num_workers": 1}},
         enable_cache=False,
@@ -76,7 +76,7 @@ def test_tune_then_train_with_the_best_config(
     ray_head, tmp_path: Path, tiny_params: dict, monkeypatch
 ):
     monkeypatch.setenv("RAY_ADDRESS", ray_head.address)
-    train_config = yaml.safe_load(DEFAULT_TRAIN_CONFIG.read_text())
+    train_config = yaml.safe_load(TRAIN_CONFIG.read_text())
     train_config["parameters"]["train_params"] = {**tiny_params, "epochs": 3}
     train_config["model"]["name"] = "tagger-tuned"
     train_path = tmp_path / "train.yaml"

@@ -1,0 +1,18 @@
+"""The names of the artifacts the pipelines produce: steps declare their outputs with them, and
+everything that reads a run or a model version looks outputs up by them, never by step name."""
+
+DATASET = "dataset"
+VALIDATION_REPORT = "validation_report"
+TRAIN_SET = "train_set"
+VAL_SET = "val_set"
+TEST_SET = "test_set"
+CLASSIFIER = "classifier"
+EVALUATION_REPORT = "evaluation_report"
+RECORDED_KEYS = "recorded_keys"
+STAGE = "stage"
+BENTO = "bento"
+PREDICTION_URL = "prediction_url"
+SMOKE_CHECKS = "smoke_checks"
+PREDICTIONS = "predictions"
+BEST_TRAIN_PARAMS = "best_train_params"
+TUNING_TRIALS = "tuning_trials"

@@ -1,0 +1,148 @@
+"""The one door to ZenML's private API: everything here is tied to the ZenML version it was
+written against, and says so clearly on any other.
+
+- step processes forked with zenml already imported need its client singletons reset;
+- the Kubernetes orchestrator's Job builders are private (`_prepare_job_manifest`,
+  `_get_job_name`), and the per-step Jobs are built inside a closure of its entrypoint, so
+  `step_jobs` rebuilds them field by field from the same public builders.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kubernetes.client import V1Job
+    from zenml.integrations.kubernetes.flavors import KubernetesOrchestratorSettings
+    from zenml.integrations.kubernetes.orchestrators import KubernetesOrchestrator
+    from zenml.models import PipelineSnapshotResponse
+
+TESTED_ZENML = "0.98."
+
+
+class UntestedVersionError(RuntimeError):
+    pass
+
+
+def require_tested_zenml() -> None:
+    import zenml
+
+    if not zenml.__version__.startswith(TESTED_ZENML):
+        raise UntestedVersionError(
+            f"this project reaches into zenml {TESTED_ZENML}x internals (project/zenml_internals.py) "
+            f"and zenml {zenml.__version__} is installed: check that module against it first, or "
+            "install the version pinned in pyproject.toml"
+        )
+
+
+def reset_client_singletons() -> None:
+    """A forked process must not reuse its parent's ZenML client, config or store connection."""
+    require_tested_zenml()
+    from zenml.client import Client
+    from zenml.config.global_config import GlobalConfiguration
+
+    GlobalConfiguration._reset_instance()
+    Client._reset_instance()
+
+
+def prepare_orchestrator_job(
+    orchestrator: KubernetesOrchestrator,
+    settings: KubernetesOrchestratorSettings,
+    pipeline_name: str,
+    **job: Any,
+) -> V1Job:
+    """The orchestrator Job exactly as `KubernetesOrchestrator.submit_pipeline` builds it."""
+    require_tested_zenml()
+    return orchestrator._prepare_job_manifest(
+        name=orchestrator._get_job_name(settings, pipeline_name), settings=settings, **job
+    )
+
+
+# zenml 0.98's entrypoint default: a failing main container counts as a retry, a disruption does not
+STEP_POD_FAILURE_POLICY = {
+    "rules": [
+        {
+            "action": "Count",
+            "onExitCodes": {"containerName": "main", "operator": "NotIn", "values": [0]},
+        },
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+    ]
+}
+
+
+def step_jobs(
+    orchestrator: KubernetesOrchestrator,
+    snapshot: PipelineSnapshotResponse,
+    token_env: dict[str, Any] | None = None,
+) -> dict[str, V1Job]:
+    """The Job the orchestrator pod creates for each step, in pipeline order; `token_env` is the
+    pods' API token variable when the orchestrator passes it as a secret.
+
+    zenml builds these inside `main()` of its orchestrator entrypoint (`start_step_job`, a
+    closure that cannot be called from outside); this follows it field by field with the same
+    public builders and settings resolution. Pod owner references and the run id labels only
+    exist once the orchestrator pod runs, so they are absent here.
+    """
+    require_tested_zenml()
+    from zenml.client import Client
+    from zenml.entrypoints.step_entrypoint_configuration import StepEntrypointConfiguration
+    from zenml.integrations.kubernetes import kube_utils
+    from zenml.integrations.kubernetes.manifest_utils import (
+        build_job_manifest,
+        build_pod_manifest,
+        pod_template_manifest_from_pod,
+    )
+    from zenml.orchestrators.utils import get_config_environment_vars
+    from zenml.utils import env_utils
+
+    stack = Client().active_stack
+    shared_env, secrets = get_config_environment_vars()
+    jobs: dict[str, V1Job] = {}
+    for step_name, step in snapshot.step_configurations.items():
+        settings = orchestrator.get_settings(step)
+        env = {**shared_env, **env_utils.get_runtime_environment(config=step.config, stack=stack)}
+        pod_settings = kube_utils.apply_default_resource_requests(
+            memory="400Mi", pod_settings=settings.pod_settings
+        )
+        if token_env is not None:
+            env.pop("ZENML_STORE_API_TOKEN", None)
+            pod_settings.env.append(token_env)
+        else:
+            env.update(secrets)
+        labels = {
+            "pipeline": kube_utils.sanitize_label_value(snapshot.pipeline_configuration.name),
+            "step_name": kube_utils.sanitize_label_value(step_name),
+        }
+        pod = build_pod_manifest(
+            pod_name=None,
+            image_name=orchestrator.get_image(snapshot=snapshot, step_name=step_name),
+            command=StepEntrypointConfiguration.get_entrypoint_command(),
+            args=StepEntrypointConfiguration.get_entrypoint_arguments(
+                step_name=step_name, snapshot_id=snapshot.id
+            ),
+            env=env,
+            privileged=settings.privileged,
+            pod_settings=pod_settings,
+            service_account_name=settings.step_pod_service_account_name
+            or settings.service_account_name,
+            mount_local_stores=orchestrator.config.is_local,
+            termination_grace_period_seconds=settings.pod_stop_grace_period,
+            labels=labels,
+        )
+        retries = step.config.retry.max_retries if step.config.retry else 0
+        job_name = kube_utils.sanitize_label(
+            f"{settings.job_name_prefix or ''}-{random.randrange(16**8):08x}-{step_name}-"
+            f"{snapshot.pipeline_configuration.name}"
+        )
+        job = build_job_manifest(
+            job_name=job_name,
+            pod_template=pod_template_manifest_from_pod(pod),
+            backoff_limit=retries + settings.backoff_limit_margin,
+            ttl_seconds_after_finished=settings.ttl_seconds_after_finished,
+            active_deadline_seconds=settings.active_deadline_seconds,
+            pod_failure_policy=settings.pod_failure_policy or STEP_POD_FAILURE_POLICY,
+            labels=labels,
+        )
+        jobs[step_name] = job
+    return jobs

@@ -1,0 +1,153 @@
+"""Every setting a run takes, as validated models: a misspelt key or an out-of-range value fails
+when the config is read (before any data is loaded or any pod starts), naming the key.
+
+The models are ZenML step and pipeline parameters as they are, so the YAML in `configs/` is
+checked by the same rules wherever the run starts. No heavy imports here: the CLI and the
+pipelines' definitions import this module.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tagger.data import LABELS
+
+DEFAULT_BASE_MODEL = "all-minilm-l6-v2"
+
+# the validation metrics a run can watch (early stopping, tuning), and which way is better
+METRIC_GOALS: dict[str, Literal["min", "max"]] = {
+    "val_loss": "min",
+    "val_f1": "max",
+    "val_accuracy": "max",
+}
+Monitor = Literal["val_loss", "val_f1", "val_accuracy"]
+SearchKind = Literal["loguniform", "uniform", "choice"]
+
+
+class Settings(BaseModel):
+    """Closed to unknown keys and immutable once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Split(Settings):
+    """Stratified, seeded train / val / test split; sizes are fractions of the whole dataset."""
+
+    val_size: float = Field(0.1, gt=0, lt=1)
+    test_size: float = Field(0.2, ge=0, lt=1)
+    seed: int = 1234
+
+    @model_validator(mode="after")
+    def _leaves_training_rows(self) -> Split:
+        if self.val_size + self.test_size >= 1:
+            raise ValueError(
+                f"val_size + test_size must be below 1 (got {self.val_size} + {self.test_size})"
+            )
+        return self
+
+
+class TrainConfig(Settings):
+    """The fine-tuning recipe (`train_params` in configs/train.yaml)."""
+
+    base_model: str = Field(DEFAULT_BASE_MODEL, min_length=1)
+    labels: tuple[str, ...] = Field(LABELS, min_length=2)
+    max_length: int = Field(128, ge=8, le=512)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(5e-5, gt=0, lt=1)
+    head_learning_rate: float | None = Field(1e-3, gt=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    epochs: int = Field(8, ge=1)
+    patience: int = Field(3, ge=1)
+    monitor: Monitor = "val_f1"
+    dropout: float | None = Field(None, ge=0, lt=1)
+    grad_clip: float = Field(1.0, gt=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    seed: int = 1234
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"labels must be distinct, got {list(labels)}")
+        return labels
+
+
+class Scaling(Settings):
+    """Where training runs: one worker without `use_ray` trains in the step's own process."""
+
+    num_workers: int = Field(1, ge=1)
+    use_gpu: bool = False
+    resources_per_worker: dict[str, float] = Field(default_factory=lambda: {"CPU": 1})
+    use_ray: bool = False
+    storage_path: str | None = None  # checkpoints; shared storage (s3://...) on multi-node clusters
+
+    @property
+    def distributed(self) -> bool:
+        return self.use_ray or self.num_workers > 1
+
+
+DEFAULT_SPACE: dict[str, dict[SearchKind, list]] = {
+    "learning_rate": {"loguniform": [1e-5, 2e-4]},
+    "head_learning_rate": {"loguniform": [1e-4, 3e-3]},
+    "dropout": {"uniform": [0.0, 0.3]},
+    "epochs": {"choice": [4, 6, 8, 10]},
+    "batch_size": {"choice": [8, 16, 32]},
+}
+
+
+class TuneConfig(Settings):
+    """A Ray Tune search (`tune_params` in configs/tune.yaml); space: name -> {kind: arguments}."""
+
+    num_runs: int = Field(8, ge=1)
+    max_concurrent: int = Field(2, ge=1)
+    metric: Monitor = "val_f1"
+    grace_period: int = Field(2, ge=1)  # epochs every trial runs before ASHA may stop it
+    cpus_per_trial: float = Field(1.0, gt=0)
+    gpus_per_trial: float = Field(0.0, ge=0)
+    space: dict[str, dict[SearchKind, list]] = Field(default_factory=lambda: dict(DEFAULT_SPACE))
+    storage_path: str | None = None  # shared storage (s3://...) on multi-node clusters
+    seed: int = 1234
+
+    @field_validator("space")
+    @classmethod
+    def _known_parameters(cls, space: dict[str, dict[str, list]]) -> dict[str, dict[str, list]]:
+        if unknown := set(space) - set(TrainConfig.model_fields):
+            raise ValueError(f"search space names unknown training parameters: {sorted(unknown)}")
+        for name, spec in space.items():
+            if len(spec) != 1:
+                raise ValueError(f"{name}: one of loguniform / uniform / choice, got {spec}")
+            ((kind, arguments),) = spec.items()
+            if kind != "choice" and len(arguments) != 2:
+                raise ValueError(f"{name}: {kind} takes [low, high], got {arguments}")
+            if kind == "choice" and not arguments:
+                raise ValueError(f"{name}: choice takes a non-empty list of values")
+        return space
+
+    @property
+    def mode(self) -> Literal["min", "max"]:
+        return METRIC_GOALS[self.metric]
+
+
+class PromotionPolicy(Settings):
+    """When a new version deserves production (`promotion_policy` in configs/train.yaml)."""
+
+    metric: str = Field("f1", min_length=1)  # any key of EvaluationReport.metrics()
+    margin: float = Field(0.0, ge=0, le=1)
+    min_f1: float = Field(0.6, ge=0, le=1)
+    min_class_f1: float = Field(0.3, ge=0, le=1)
+
+
+def describe_errors(error: Exception) -> str:
+    """A pydantic error as one line per bad key (`train_params.learning_rate: ...`)."""
+    from pydantic import ValidationError
+
+    if not isinstance(error, ValidationError):
+        return str(error)
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or error.title
+        lines.append(f"{where}: {item['msg']}")
+    return "\n".join(lines)

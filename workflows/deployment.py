@@ -1,0 +1,33 @@
+"""`run.py deploy`: a model version (number or stage) as a served Bento, summarised."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from project import names
+from project.paths import DEPLOY_CONFIG
+from workflows.runs import model_name, output, run_pipeline
+
+
+def deploy(version: str | int = "production", port: int | None = None) -> dict[str, Any]:
+    """Run the deployment pipeline; where the version serves and a request to try."""
+    from zenml import Model
+
+    from pipelines import deployment_pipeline
+
+    options: dict[str, Any] = {
+        "config_path": str(DEPLOY_CONFIG),
+        "model": Model(name=model_name(DEPLOY_CONFIG), version=version),
+    }
+    if port is not None:
+        options["parameters"] = {"port": port}
+    run = run_pipeline(deployment_pipeline.with_options(**options))
+    url = output(run, names.PREDICTION_URL)
+    return {
+        "run_id": str(run.id),
+        "model_version": run.model_version.number if run.model_version else None,
+        "bento": str(output(run, names.BENTO).tag),
+        "endpoint": f"{url}/predict",
+        "sample": f"curl -s -X POST {url}/predict -H 'content-type: application/json' "
+        '-d \'{"title": "YOLO for drones", "description": "object detection"}\'',
+    }
