@@ -2,9 +2,14 @@
 
 from materializers.classifier import ClassifierMaterializer
 from materializers.dataframe import HashedDataFrameMaterializer
-from materializers.reports import EvaluationReportMaterializer, ValidationReportMaterializer
+from materializers.reports import (
+    BehaviorReportMaterializer,
+    EvaluationReportMaterializer,
+    ValidationReportMaterializer,
+)
 
 __all__ = [
+    "BehaviorReportMaterializer",
     "ClassifierMaterializer",
     "EvaluationReportMaterializer",
     "HashedDataFrameMaterializer",

@@ -12,7 +12,8 @@ from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
-from materializers.visualizations import evaluation_html, validation_html
+from materializers.visualizations import behavior_html, evaluation_html, validation_html
+from tagger.behavior import BehaviorReport
 from tagger.evaluation import EvaluationReport
 from tagger.validation import ValidationReport
 
@@ -59,3 +60,15 @@ class EvaluationReportMaterializer(_JsonReportMaterializer):
 
     def extract_metadata(self, data: EvaluationReport) -> dict[str, MetadataType]:
         return {k: round(v, 4) for k, v in data.metrics().items()}
+
+
+class BehaviorReportMaterializer(_JsonReportMaterializer):
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (BehaviorReport,)
+    render = staticmethod(behavior_html)
+
+    def extract_metadata(self, data: BehaviorReport) -> dict[str, MetadataType]:
+        return {
+            "blocks_production": data.blocks_production,
+            "pass_rates": data.pass_rates(),
+            "failed_checks": [f"{r.kind}/{r.case}" for r in data.failures()],
+        }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from tagger.behavior import BehaviorReport
 from tagger.evaluation import EvaluationReport, Scores
 from tagger.validation import ValidationReport
 
@@ -104,3 +105,28 @@ def evaluation_html(report: EvaluationReport) -> str:
 def classifier_html(info: dict[str, object]) -> str:
     rows = [[escape(str(k)), escape(str(v))] for k, v in info.items()]
     return _page("Text classifier bundle", _table(["property", "value"], rows))
+
+
+def behavior_html(report: BehaviorReport) -> str:
+    failed = report.failures()
+    verdict = (
+        "<span class='bad'>BLOCKS PRODUCTION</span>: a minimum-functionality case failed"
+        if report.blocks_production
+        else "<span class='ok'>minimum functionality passed</span>"
+    )
+    rates = ", ".join(f"{kind} {rate:.0%}" for kind, rate in report.pass_rates().items())
+    rows = [
+        [
+            escape(r.kind),
+            escape(r.case),
+            escape(r.text),
+            escape(r.expected),
+            escape(r.predicted),
+            f"{r.confidence:.2f}",
+            "<span class='ok'>✓</span>" if r.passed else "<span class='bad'>✗</span>",
+        ]
+        for r in sorted(report.results, key=lambda r: r.passed)
+    ]
+    body = f"<p>{verdict}; {len(failed)} of {len(report.results)} checks failed ({rates})</p>"
+    body += _table(["kind", "case", "text", "expected", "predicted", "confidence", "passed"], rows)
+    return _page("Behavioral tests", body)

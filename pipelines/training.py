@@ -1,10 +1,11 @@
-"""validate -> split -> train -> evaluate -> promote, attached to the model named in the run config."""
+"""validate -> split -> train -> evaluate + behavior checks -> promote, attached to the model named in the run config."""
 
 from __future__ import annotations
 
 from zenml import pipeline
 
 from steps import (
+    check_behavior,
     evaluate_model,
     load_data,
     promote_model,
@@ -29,5 +30,8 @@ def training_pipeline(
     train_set, val_set, test_set = split_data(dataset, report, split)
     classifier = train_model(train_set, val_set, train_params, scaling)
     evaluation = evaluate_model(classifier, test_set)
-    recorded = record_model_version(classifier, evaluation)
-    promote_model(evaluation, test_set, promotion_policy, after=recorded)
+    behavior = check_behavior(classifier)
+    recorded = record_model_version(dataset, classifier, evaluation)
+    promote_model(
+        classifier, evaluation, behavior, dataset, test_set, promotion_policy, after=recorded
+    )

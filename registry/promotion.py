@@ -7,9 +7,12 @@ from zenml import log_metadata
 from zenml.models import ModelVersionResponse
 
 from project import names
+from registry.evaluation_sets import comparisons, training_fingerprint
 from registry.stages import RegistryError, current, get_version, set_stage
+from tagger.behavior import BehaviorReport
 from tagger.config import PromotionPolicy
 from tagger.evaluation import EvaluationReport, evaluate
+from tagger.model import TextClassifier
 from tagger.promotion import PRODUCTION, Decision, decide
 
 
@@ -19,14 +22,19 @@ def score(version: ModelVersionResponse, test_set: pd.DataFrame) -> EvaluationRe
 
 def judge(
     model_name: str,
+    candidate: TextClassifier,
     candidate_report: EvaluationReport,
     test_set: pd.DataFrame,
+    fingerprint: str | None,
     policy: PromotionPolicy,
+    behavior: BehaviorReport | None = None,
 ) -> tuple[Decision, ModelVersionResponse | None]:
-    """Score today's production version on the candidate's test data and decide."""
+    """Score the candidate and today's production version on every relevant set and decide."""
     production = current(model_name, PRODUCTION)
-    production_report = score(production, test_set) if production is not None else None
-    return decide(candidate_report, production_report, policy), production
+    sets, note = comparisons(
+        candidate, candidate_report, test_set, fingerprint, production, policy.evaluation_sets
+    )
+    return decide(sets, policy, behavior, note), production
 
 
 def apply(
@@ -65,7 +73,17 @@ def promote_by_hand(
         if test_artifact is None:
             raise RegistryError(f"version {number} has no test_set artifact to compare on")
         test_set = test_artifact.load()
-        decision, production = judge(model_name, score(version, test_set), test_set, policy)
+        candidate = version.get_model_artifact(names.CLASSIFIER).load()
+        behavior = version.get_artifact(names.BEHAVIOR_REPORT)
+        decision, production = judge(
+            model_name,
+            candidate,
+            evaluate(candidate, test_set),
+            test_set,
+            training_fingerprint(version),
+            policy,
+            behavior.load() if behavior is not None else None,
+        )
         if not decision.promote and not force:
             raise RegistryError(
                 f"refusing to promote version {number} over production version "

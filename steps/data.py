@@ -7,11 +7,12 @@ from typing import Annotated
 import pandas as pd
 from zenml import save_artifact, step
 from zenml.logger import get_logger
+from zenml.metadata.metadata_types import MetadataType
 
 from materializers import HashedDataFrameMaterializer, ValidationReportMaterializer
 from project import names
 from project.paths import DEFAULT_DATASET
-from steps.metadata import record
+from steps.metadata import record_on_output
 from tagger import data
 from tagger.config import Split
 from tagger.validation import DataValidationError, ValidationReport, validate
@@ -29,13 +30,29 @@ def load_data(dataset_loc: str | None = None) -> Annotated[pd.DataFrame, names.D
     """
     location = dataset_loc or str(DEFAULT_DATASET)
     df = data.read_csv(location)
-    info = {"source": location, "rows": len(df), "fingerprint": data.fingerprint(df)}
-    if data.LABEL_COLUMN in df:
-        info["tag_counts"] = {
-            str(k): int(v) for k, v in df[data.LABEL_COLUMN].value_counts().items()
-        }
-    record({"dataset": info})
+    record_on_output({"dataset": describe(df, location)})
     return df
+
+
+@step(enable_cache=False, output_materializers=HashedDataFrameMaterializer)
+def load_inference_data(dataset_loc: str) -> Annotated[pd.DataFrame, names.INFERENCE_INPUT]:
+    """New data to predict: linked to the model version as an inference record, under its own
+    name, so it never reads as the data the version was trained on."""
+    df = data.read_csv(dataset_loc)
+    record_on_output({"inference_input": describe(df, dataset_loc)})
+    return df
+
+
+def describe(df: pd.DataFrame, location: str) -> dict[str, MetadataType]:
+    info: dict[str, MetadataType] = {
+        "source": location,
+        "rows": len(df),
+        "fingerprint": data.fingerprint(df),
+    }
+    if data.LABEL_COLUMN in df:
+        counts = df[data.LABEL_COLUMN].value_counts()
+        info["tag_counts"] = {str(k): int(v) for k, v in counts.items()}
+    return info
 
 
 @step(output_materializers=ValidationReportMaterializer)

@@ -8,7 +8,7 @@ import pandas as pd
 from zenml import step
 
 from project import names
-from steps.metadata import record
+from steps.metadata import record_on_output
 from tagger.inference import predict_frame
 from tagger.model import TextClassifier
 
@@ -19,7 +19,7 @@ def predict_batch(
 ) -> Annotated[pd.DataFrame, names.PREDICTIONS]:
     predictions = predict_frame(classifier, dataset, threshold)
     counts = predictions["tag"].value_counts()
-    record(
+    record_on_output(
         {
             "predictions": {
                 "rows": len(predictions),

@@ -10,8 +10,8 @@ from zenml.metadata.metadata_types import MetadataType
 
 from project import names
 
-# what the training and evaluation steps leave on their outputs, for the model version
-MODEL_VERSION_KEYS = ("training", "mlflow_run_id", "metrics")
+# what the data, training and evaluation steps leave on their outputs, for the model version
+MODEL_VERSION_KEYS = ("dataset", "training", "mlflow_run_id", "metrics")
 
 
 def record(metadata: dict[str, MetadataType]) -> None:
@@ -37,12 +37,14 @@ def record_on_output(metadata: dict[str, MetadataType]) -> None:
 
 @step(enable_cache=False)
 def record_model_version(
-    classifier: UnmaterializedArtifact, evaluation_report: UnmaterializedArtifact
+    dataset: UnmaterializedArtifact,
+    classifier: UnmaterializedArtifact,
+    evaluation_report: UnmaterializedArtifact,
 ) -> Annotated[list[str], names.RECORDED_KEYS]:
-    """Copy training and evaluation metadata from the artifacts onto this run's model version,
-    whether the steps that made them ran now or came from the cache. Nothing is loaded."""
+    """Copy data, training and evaluation metadata from the artifacts onto this run's model
+    version, whether the steps that made them ran now or came from the cache. Nothing is loaded."""
     found: dict[str, MetadataType] = {}
-    for artifact in (classifier, evaluation_report):
+    for artifact in (dataset, classifier, evaluation_report):
         found |= {k: v for k, v in artifact.run_metadata.items() if k in MODEL_VERSION_KEYS}
     log_metadata(metadata=found, infer_model=True)
     return sorted(found)

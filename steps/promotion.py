@@ -12,21 +12,37 @@ from zenml.logger import get_logger
 from project import names
 from registry.promotion import apply, judge
 from registry.stages import get_version
+from tagger.behavior import BehaviorReport
 from tagger.config import PromotionPolicy
+from tagger.data import fingerprint
 from tagger.evaluation import EvaluationReport
+from tagger.model import TextClassifier
 
 logger = get_logger(__name__)
 
 
 @step(enable_cache=False)
 def promote_model(
+    classifier: TextClassifier,
     evaluation_report: EvaluationReport,
+    behavior_report: BehaviorReport,
+    dataset: pd.DataFrame,
     test_set: pd.DataFrame,
     policy: PromotionPolicy = PromotionPolicy(),
 ) -> Annotated[str, names.STAGE]:
     """Never cached: the answer depends on which version is in production right now."""
     model = get_step_context().model
-    decision, production = judge(model.name, evaluation_report, test_set, policy)
+    decision, production = judge(
+        model.name,
+        classifier,
+        evaluation_report,
+        test_set,
+        fingerprint(dataset),
+        policy,
+        behavior_report,
+    )
     logger.info("promotion: %s (%s)", decision.stage, decision.reason)
+    for line in decision.table():
+        logger.info(line)
     apply(get_version(model.name, model.number), decision.stage, decision, production, "automatic")
     return decision.stage

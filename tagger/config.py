@@ -135,9 +135,12 @@ class PromotionPolicy(Settings):
     """When a new version deserves production (`promotion_policy` in configs/train.yaml)."""
 
     metric: str = Field("f1", min_length=1)  # any key of EvaluationReport.metrics()
-    margin: float = Field(0.0, ge=0, le=1)
+    margin: float = Field(0.0, ge=0, le=1)  # to beat production by, on the primary set
+    tolerance: float = Field(0.02, ge=0, le=1)  # the most the candidate may lose on another set
     min_f1: float = Field(0.6, ge=0, le=1)
     min_class_f1: float = Field(0.3, ge=0, le=1)
+    # pinned sets both models are also scored on: CSV paths / URLs, or registered artifact names
+    evaluation_sets: tuple[str, ...] = ()
 
 
 def describe_errors(error: Exception) -> str:

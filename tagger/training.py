@@ -100,7 +100,7 @@ _NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
 _HEAD = ("classifier.", "pooler.", "pre_classifier.", "score.")
 
 
-def _parameter_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict]:
+def parameter_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict]:
     """No weight decay on biases and norms; the freshly initialised head may learn faster."""
     groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
@@ -238,7 +238,7 @@ def train(
     val_data = _Encoded(classifier, val_texts, val_labels)
     lengths = [len(ids) for ids in train_data.ids]
 
-    optimizer = torch.optim.AdamW(_parameter_groups(model, config))
+    optimizer = torch.optim.AdamW(parameter_groups(model, config))
     total_steps = math.ceil(len(train_data) / config.batch_size / world) * config.epochs
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(config.warmup_ratio * total_steps), total_steps

@@ -14,6 +14,7 @@ TRAINING_STEPS = (
     "split_data",
     "train_model",
     "evaluate_model",
+    "check_behavior",
     "record_model_version",
     "promote_model",
 )

@@ -9,18 +9,20 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from zenml import Model, link_artifact_to_model, save_artifact
+from zenml import Model, link_artifact_to_model, log_metadata, save_artifact
 from zenml.client import Client
 from zenml.enums import ArtifactType
 
-from registry.promotion import apply, judge, promote_by_hand, rollback, score
+from materializers import ClassifierMaterializer, HashedDataFrameMaterializer
+from registry.promotion import apply, judge, promote_by_hand, rollback
 from registry.stages import RegistryError, configure_mlflow, get_version, list_versions, set_stage
+from tagger.behavior import MINIMUM_FUNCTIONALITY, BehaviorReport, CheckResult
 from tagger.config import PromotionPolicy, TrainConfig
-from tagger.data import LABELS, split
+from tagger.data import LABELS, split, texts_of
 from tagger.distributed import train_on_frames
-from tagger.evaluation import EvaluationReport, score_predictions
+from tagger.evaluation import EvaluationReport, evaluate, score_predictions
 from tagger.model import TextClassifier
-from tagger.promotion import PRODUCTION, STAGING, decide
+from tagger.promotion import PRODUCTION, STAGING, Comparison, decide
 
 POLICY = PromotionPolicy(metric="f1", margin=0.01, min_f1=0.5, min_class_f1=0.1)
 
@@ -35,40 +37,82 @@ def _report(projects: pd.DataFrame, right: int) -> EvaluationReport:
     return score_predictions(sample, predictions, LABELS)
 
 
+def _decide(candidate, production, policy=POLICY, **kwargs):
+    return decide([Comparison("test split", candidate, production, 40)], policy, **kwargs)
+
+
 def test_no_production_and_floors_met_goes_to_production(projects):
-    decision = decide(_report(projects, 36), None, POLICY)
+    decision = _decide(_report(projects, 36), None)
     assert decision.stage == PRODUCTION and decision.production_score is None
     assert "no production version" in decision.reason
 
 
 def test_better_by_more_than_the_margin_goes_to_production(projects):
-    decision = decide(_report(projects, 38), _report(projects, 34), POLICY)
+    decision = _decide(_report(projects, 38), _report(projects, 34))
     assert decision.stage == PRODUCTION
     assert decision.candidate_score > decision.production_score + POLICY.margin
 
 
 @pytest.mark.parametrize("right", [36, 30])
 def test_equal_or_worse_goes_to_staging(projects, right):
-    decision = decide(_report(projects, right), _report(projects, 36), POLICY)
+    decision = _decide(_report(projects, right), _report(projects, 36))
     assert decision.stage == STAGING
     assert "does not beat production" in decision.reason
 
 
 def test_better_but_within_the_margin_goes_to_staging(projects):
     wide = PromotionPolicy(margin=0.5, min_f1=0.0, min_class_f1=0.0)
-    assert decide(_report(projects, 38), _report(projects, 34), wide).stage == STAGING
+    assert _decide(_report(projects, 38), _report(projects, 34), wide).stage == STAGING
 
 
 def test_below_the_floors_goes_to_staging_and_says_which(projects):
     strict = PromotionPolicy(min_f1=0.99, min_class_f1=0.0)
-    decision = decide(_report(projects, 36), None, strict)
+    decision = _decide(_report(projects, 36), None, strict)
     assert decision.stage == STAGING
-    assert decision.failed_floors == [f"f1 {decision.candidate_score:.3f} < 0.99"]
+    assert decision.failed_floors == [f"test split: f1 {decision.candidate_score:.3f} < 0.99"]
 
 
 def test_unknown_metric_is_an_error(projects):
     with pytest.raises(ValueError, match="unknown promotion metric 'auc'"):
-        decide(_report(projects, 36), None, PromotionPolicy(metric="auc"))
+        _decide(_report(projects, 36), None, PromotionPolicy(metric="auc"))
+
+
+def test_a_drop_beyond_the_tolerance_on_another_set_keeps_staging(projects):
+    sets = [
+        Comparison("candidate test split", _report(projects, 39), _report(projects, 34), 40),
+        Comparison("pinned hard.csv", _report(projects, 30), _report(projects, 36), 40),
+    ]
+    decision = decide(sets, POLICY)
+    assert decision.stage == STAGING
+    assert "worse than production beyond the tolerance on pinned hard.csv" in decision.reason
+    loose = PromotionPolicy(margin=0.01, min_f1=0.5, min_class_f1=0.1, tolerance=0.5)
+    assert decide(sets, loose).stage == PRODUCTION
+    assert [row["name"] for row in decide(sets, loose).sets] == [s.name for s in sets]
+
+
+def test_the_floors_hold_on_every_set(projects):
+    sets = [
+        Comparison("candidate test split", _report(projects, 39), None, 40),
+        Comparison("pinned hard.csv", _report(projects, 10), None, 40),
+    ]
+    decision = decide(sets, POLICY)
+    assert decision.stage == STAGING
+    assert any(f.startswith("pinned hard.csv: f1") for f in decision.failed_floors)
+
+
+def test_a_failed_minimum_functionality_case_keeps_the_candidate_out(projects):
+    behavior = BehaviorReport(
+        [
+            CheckResult(
+                MINIMUM_FUNCTIONALITY, "yolo", "YOLO for drones", "computer-vision", "mlops", 0.9
+            ),
+            CheckResult("invariance", "verb[uses]", "...", "mlops", "mlops", 0.8),
+        ]
+    )
+    decision = _decide(_report(projects, 39), None, behavior=behavior)
+    assert decision.stage == STAGING
+    assert "yolo (expected computer-vision, got mlops)" in decision.reason
+    assert decision.failed_behavior == ["yolo (expected computer-vision, got mlops)"]
 
 
 # -- real versions in a throw-away store ----------------------------------------------------
@@ -95,7 +139,9 @@ def model_name(zenml_stack) -> str:
     return f"promo-{uuid.uuid4().hex[:8]}"
 
 
-def _version(model_name: str, classifier: TextClassifier, test_set: pd.DataFrame):
+def _version(
+    model_name: str, classifier: TextClassifier, test_set: pd.DataFrame, trained_on: str = "A"
+):
     """A real model version with its classifier and test set linked, as a training run leaves it."""
     client = Client()
     if not client.list_models(name=model_name).items:
@@ -103,12 +149,29 @@ def _version(model_name: str, classifier: TextClassifier, test_set: pd.DataFrame
     version = client.create_model_version(model_name)
     model = Model(name=model_name, version=version.number)
     artifacts = [
-        save_artifact(classifier, name="classifier", artifact_type=ArtifactType.MODEL),
-        save_artifact(test_set, name="test_set", artifact_type=ArtifactType.DATA),
+        save_artifact(
+            classifier,
+            name="classifier",
+            artifact_type=ArtifactType.MODEL,
+            materializer=ClassifierMaterializer,
+        ),
+        save_artifact(
+            test_set,
+            name="test_set",
+            artifact_type=ArtifactType.DATA,
+            materializer=HashedDataFrameMaterializer,
+        ),
     ]
     for artifact in artifacts:
         link_artifact_to_model(artifact, model=model)
+    log_metadata({"dataset": {"fingerprint": trained_on}}, model_version_id=version.id)
     return get_version(model_name, version.number)
+
+
+def _judge(model_name, version, test_set, trained_on="A", policy=POLICY):
+    classifier = version.get_model_artifact("classifier").load()
+    report = evaluate(classifier, test_set)
+    return judge(model_name, classifier, report, test_set, trained_on, policy)
 
 
 def _aliases(model_name: str) -> dict[str, int]:
@@ -123,14 +186,14 @@ def _stage(model_name: str, number: int) -> str | None:
 def test_versions_move_through_stages_in_both_registries(model_name, good, weak, data):
     _, _, test_set = data
     v1 = _version(model_name, good, test_set)
-    decision, production = judge(model_name, score(v1, test_set), test_set, POLICY)
+    decision, production = _judge(model_name, v1, test_set)
     assert production is None and decision.stage == PRODUCTION
     apply(v1, decision.stage, decision, production, "automatic")
     assert _stage(model_name, 1) == "production"
     assert _aliases(model_name) == {"production": 1}
 
     v2 = _version(model_name, weak, test_set)
-    decision, production = judge(model_name, score(v2, test_set), test_set, POLICY)
+    decision, production = _judge(model_name, v2, test_set)
     assert production.number == 1 and decision.stage == STAGING
     assert decision.production_score > decision.candidate_score
     apply(v2, decision.stage, decision, production, "automatic")
@@ -138,7 +201,7 @@ def test_versions_move_through_stages_in_both_registries(model_name, good, weak,
     assert _aliases(model_name) == {"production": 1, "staging": 2}
 
     v3 = _version(model_name, good, test_set)
-    decision, _ = judge(model_name, score(v3, test_set), test_set, POLICY)
+    decision, _ = _judge(model_name, v3, test_set)
     assert decision.stage == STAGING and decision.candidate_score == decision.production_score
 
     promoted = get_version(model_name, 2).run_metadata["promotion"]
@@ -204,3 +267,42 @@ def test_a_failed_zenml_update_leaves_mlflow_as_it_was(model_name, good, data, m
     assert _aliases(model_name) == {"production": 1}
     mlflow.set_tracking_uri(Client().active_stack.experiment_tracker.get_tracking_uri())
     assert int(MlflowClient().get_model_version_by_alias(model_name, "production").version) == 1
+
+
+def test_a_candidate_from_other_data_is_judged_on_production_s_test_split(
+    model_name, good, weak, data
+):
+    """The issue's scenario: production trained on real data; a candidate trained on other,
+    easier data scores perfectly on its own split, and must not replace production."""
+    _, _, test_set = data
+    v1 = _version(model_name, good, test_set, trained_on="real")
+    apply(v1, PRODUCTION, None, None, "automatic")
+    easy = test_set.assign(tag=weak.predict(texts_of(test_set)))  # labels the candidate agrees with
+    v2 = _version(model_name, weak, easy, trained_on="easy")
+    decision, production = _judge(model_name, v2, easy, trained_on="easy")
+
+    assert production.number == 1 and decision.stage == STAGING
+    own = next(row for row in decision.sets if row["name"] == "candidate test split")
+    assert own["candidate"] == pytest.approx(1.0) and own["candidate"] > own["production"]
+    assert decision.primary == "production v1 test split"
+    assert "trained on other data than production v1" in decision.reason
+    assert "production v1 test split: f1" in decision.reason  # the candidate fails its floors
+    assert decision.table()[1].startswith("production v1 test split (primary)")
+
+
+def test_pinned_evaluation_sets_are_scored_too(model_name, good, data, tmp_path):
+    from registry.evaluation_sets import load_evaluation_set, register_evaluation_set
+
+    _, _, test_set = data
+    path = tmp_path / "pinned.csv"
+    test_set.head(60).to_csv(path, index=False)
+    assert register_evaluation_set(str(path), f"{model_name}-pinned") == 1
+    assert len(load_evaluation_set(f"{model_name}-pinned")) == 60
+    v1 = _version(model_name, good, test_set)
+    policy = POLICY.model_copy(update={"evaluation_sets": (f"{model_name}-pinned", str(path))})
+    decision, _ = _judge(model_name, v1, test_set, policy=policy)
+    names = [row["name"] for row in decision.sets]
+    assert names == ["candidate test split", f"pinned {model_name}-pinned", f"pinned {path}"]
+    assert all(row["rows"] == 60 for row in decision.sets[1:])
+    with pytest.raises(RegistryError, match="neither a registered artifact nor a readable CSV"):
+        load_evaluation_set(str(tmp_path / "missing.csv"))

@@ -88,11 +88,11 @@ def test_early_stopping_can_watch_val_f1(projects: pd.DataFrame, tiny_params: di
 
 def test_head_parameters_get_their_own_learning_rate(tiny_model_dir):
     from tagger.model import TextClassifier
-    from tagger.training import _parameter_groups
+    from tagger.training import parameter_groups
 
     classifier = TextClassifier.from_base(str(tiny_model_dir), ("a", "b"), max_length=16)
     config = TrainConfig(learning_rate=1e-5, head_learning_rate=1e-3, weight_decay=0.1)
-    groups = _parameter_groups(classifier.model, config)
+    groups = parameter_groups(classifier.model, config)
     names = {id(p): n for n, p in classifier.model.named_parameters()}
     for group in groups:
         for param in group["params"]:
