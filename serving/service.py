@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
 
@@ -147,7 +148,8 @@ class TaggerService:
 logger = logging.getLogger("bentoml.tagger.contract")
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # 64 projects of 5,300 characters, JSON-escaped, fit
-BODY_TIMEOUT_S = 10.0
+# a client that promises a body it does not send is cut off after this long (408)
+BODY_TIMEOUT_S = float(os.environ.get("TAGGER_BODY_TIMEOUT_S", "10"))
 JSON_TYPE = "application/json"
 INFRA_PATHS = ("/healthz", "/livez", "/readyz", "/metrics")
 
