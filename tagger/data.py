@@ -18,6 +18,7 @@ LABEL_COLUMN = "tag"
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HTML = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"\s+")
+_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 class DatasetError(ValueError):
@@ -41,10 +42,29 @@ def read_csv(location: str | Path) -> pd.DataFrame:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DatasetError(f"dataset {location!r} is not a UTF-8 CSV file: {exc}") from exc
+    _check_delimiter(location, text)
     try:
         return pd.read_csv(io.StringIO(text), dtype={"id": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DatasetError(f"dataset {location!r} is not a valid CSV file: {exc}") from exc
+
+
+def _check_delimiter(location: str, text: str) -> None:
+    """A header without a comma but with another separator is a file in another dialect.
+
+    pandas would read it as one column and fail later on a row with a comma in it ("Expected 1
+    fields, saw 3") or on missing columns, neither of which names the real cause.
+    """
+    header = next(line for line in text.lstrip("\ufeff").splitlines() if line.strip())
+    if "," in header:
+        return
+    found = [d for d in _OTHER_DELIMITERS if d in header]
+    if found:
+        delimiter = max(found, key=header.count)
+        raise DatasetError(
+            f"dataset {location!r} uses {_OTHER_DELIMITERS[delimiter]} ({delimiter!r}) as its"
+            " delimiter; a comma-separated file is expected"
+        )
 
 
 def clean_text(text: object) -> str:

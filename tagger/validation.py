@@ -7,6 +7,7 @@ GE is called directly (zenml's GE integration needs GE < 1.0). The result is a p
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
@@ -17,6 +18,22 @@ logger = logging.getLogger(__name__)
 
 MAX_TITLE_CHARS = 300
 MAX_DESCRIPTION_CHARS = 5000
+MIN_ROWS_CHECK = "expect_every_label_to_have_min_rows"
+
+
+def min_rows_for_split(val_size: float = 0.1, test_size: float = 0.2) -> int:
+    """The fewest rows a tag needs so that a stratified split leaves one in every part.
+
+    Below that, sklearn refuses the split or a tag silently vanishes from val or test, and the
+    per-class scores the promotion floors rely on are undefined.
+    """
+    parts = [size for size in (val_size, test_size) if size > 0]
+    # round first: 1 / 0.1 must not become 10.000000000000002 and then 11
+    return max(3, math.ceil(round(1 / min(parts), 6)))
+
+
+# the pipelines' default split (val 0.1, test 0.2) needs 10 rows per tag
+MIN_ROWS_PER_LABEL = min_rows_for_split()
 
 
 @dataclass(frozen=True)
@@ -100,6 +117,7 @@ def _expectations(with_labels: bool, labels: tuple[str, ...]) -> list:
         expectations += [
             gxe.ExpectColumnValuesToNotBeNull(column=LABEL_COLUMN),
             gxe.ExpectColumnValuesToBeInSet(column=LABEL_COLUMN, value_set=list(labels)),
+            gxe.ExpectColumnDistinctValuesToContainSet(column=LABEL_COLUMN, value_set=list(labels)),
         ]
     return expectations
 
@@ -111,11 +129,16 @@ def _result(raw) -> ExpectationResult:
     details = raw.result or {}
     examples = details.get("partial_unexpected_list") or []
     observed = details.get("observed_value", "")
+    unexpected = int(details.get("unexpected_count") or 0)
+    if details.get("partial_missing_list"):
+        # "contain set" expectations report what is absent, not what is unexpected
+        observed = "no rows of " + ", ".join(sorted(map(str, details["partial_missing_list"])))
+        unexpected = int(details.get("missing_count") or 0)
     return ExpectationResult(
         expectation=config.type,
         column=column,
         success=bool(raw.success),
-        unexpected_count=int(details.get("unexpected_count") or 0),
+        unexpected_count=unexpected,
         examples=[str(e)[:120] for e in examples[:5]],
         observed=str(observed)[:300],
         error=_exception_message(raw.exception_info or {}),
@@ -132,12 +155,49 @@ def _exception_message(info: dict) -> str:
     return ""
 
 
+def _min_rows_per_label(
+    df: pd.DataFrame, labels: tuple[str, ...], min_rows: int
+) -> ExpectationResult:
+    """Every tag the model serves needs enough examples to be learnt and scored.
+
+    GE 1.x has no expectation on the count of each value, so this one is counted here and
+    reported in the same shape as GE's results.
+    """
+    if LABEL_COLUMN not in df:
+        return ExpectationResult(
+            MIN_ROWS_CHECK, LABEL_COLUMN, False, error=f"column {LABEL_COLUMN!r} is missing"
+        )
+    counts = df[LABEL_COLUMN].value_counts()
+    thin = {label: int(counts.get(label, 0)) for label in labels}
+    thin = {label: count for label, count in thin.items() if count < min_rows}
+    observed = ", ".join(f"{label} {count}" for label, count in thin.items())
+    return ExpectationResult(
+        expectation=MIN_ROWS_CHECK,
+        column=LABEL_COLUMN,
+        success=not thin,
+        unexpected_count=len(thin),
+        observed=f"fewer than {min_rows} rows: {observed}" if thin else "",
+    )
+
+
 def validate(
-    df: pd.DataFrame, with_labels: bool = True, labels: tuple[str, ...] = LABELS
+    df: pd.DataFrame,
+    with_labels: bool = True,
+    labels: tuple[str, ...] = LABELS,
+    min_rows_per_label: int = MIN_ROWS_PER_LABEL,
 ) -> ValidationReport:
-    """Run the project's expectation suite on `df` and report every result, passed or not."""
+    """Run the project's expectation suite on `df` and report every result, passed or not.
+
+    Labelled data must also hold every tag in `labels` at least `min_rows_per_label` times: a
+    dataset of one class would otherwise train a model that can only answer that class.
+    """
     import great_expectations as gx
 
+    if min_rows_per_label < 3:
+        raise ValueError(
+            f"min_rows_per_label={min_rows_per_label}: a stratified train/val/test split needs"
+            " at least 3 rows of every tag"
+        )
     suite_name = "projects" if with_labels else "projects_unlabelled"
     context = gx.get_context(mode="ephemeral")
     asset = context.data_sources.add_pandas("pandas").add_dataframe_asset(name="projects")
@@ -147,6 +207,8 @@ def validate(
     suite = gx.ExpectationSuite(name=suite_name, expectations=_expectations(with_labels, labels))
     outcome = batch.validate(suite, result_format="SUMMARY")
     results = [_result(r) for r in outcome.results]
+    if with_labels:
+        results.append(_min_rows_per_label(df, labels, min_rows_per_label))
     report = ValidationReport(suite_name, all(r.success for r in results), len(df), results)
     logger.info(report.summary())
     return report

@@ -73,6 +73,22 @@ def test_read_csv_rejects_unreadable_files(tmp_path: Path, content: bytes, messa
         data.read_csv(path)
 
 
+@pytest.mark.parametrize(("delimiter", "name"), [(";", "semicolon"), ("\t", "tab"), ("|", "pipe")])
+def test_read_csv_names_a_delimiter_that_is_not_a_comma(
+    tmp_path: Path, projects: pd.DataFrame, delimiter: str, name: str
+):
+    path = tmp_path / "other-dialect.csv"
+    projects.head(5).to_csv(path, sep=delimiter, index=False)
+    with pytest.raises(data.DatasetError, match=f"uses {name} .* delimiter; a comma"):
+        data.read_csv(path)
+
+
+def test_read_csv_accepts_other_delimiters_inside_fields(tmp_path: Path):
+    path = tmp_path / "d.csv"
+    path.write_text("\nid,created_on,title,description,tag\n1,2020,a;b,c|d\te,mlops\n")
+    assert data.read_csv(path)["description"].tolist() == ["c|d\te"]
+
+
 def test_read_csv_missing_file(tmp_path: Path):
     with pytest.raises(data.DatasetError, match="cannot read dataset"):
         data.read_csv(tmp_path / "nope.csv")

@@ -1,9 +1,19 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from tagger.data import read_csv
-from tagger.validation import DataValidationError, ValidationReport, validate
+from tagger.data import LABELS, read_csv, split
+from tagger.validation import (
+    MIN_ROWS_CHECK,
+    MIN_ROWS_PER_LABEL,
+    DataValidationError,
+    ValidationReport,
+    min_rows_for_split,
+    validate,
+)
+
+PRESENCE_CHECK = "expect_column_distinct_values_to_contain_set"
 
 
 def _failed(report: ValidationReport) -> dict[tuple[str, str], object]:
@@ -14,7 +24,7 @@ def test_suite_passes_on_the_embedded_dataset(projects: pd.DataFrame):
     report = validate(projects)
     assert report.success, report.summary()
     assert report.row_count == len(projects)
-    assert len(report.results) == 9
+    assert len(report.results) == 11
 
 
 def test_suite_passes_on_the_shared_dataset(shared_dataset: Path):
@@ -87,9 +97,66 @@ def test_error_message_lists_every_failure(projects: pd.DataFrame):
     error = DataValidationError(validate(bad))
     assert "expect_column_values_to_be_in_set on 'tag'" in str(error)
     assert "expect_column_values_to_be_unique on 'id'" in str(error)
-    assert "7/9 expectations passed" in str(error)
+    assert "9/11 expectations passed" in str(error)
 
 
 def test_report_round_trips(projects: pd.DataFrame):
     report = validate(projects.head(20))
     assert ValidationReport.from_dict(report.to_dict()) == report
+
+
+def test_one_class_data_names_every_missing_tag(projects: pd.DataFrame):
+    report = validate(projects[projects["tag"] == "mlops"])
+    failed = _failed(report)
+    absent = [label for label in LABELS if label != "mlops"]
+    assert failed[(PRESENCE_CHECK, "tag")].observed == "no rows of " + ", ".join(absent)
+    thin = failed[(MIN_ROWS_CHECK, "tag")]
+    assert thin.unexpected_count == 3
+    assert thin.observed == f"fewer than {MIN_ROWS_PER_LABEL} rows: " + ", ".join(
+        f"{label} 0" for label in absent
+    )
+    assert "computer-vision 0" in str(DataValidationError(report))
+
+
+def test_a_thin_class_is_named_with_its_count(projects: pd.DataFrame):
+    thin = pd.concat(
+        [projects[projects["tag"] != "other"], projects[projects["tag"] == "other"][:2]]
+    )
+    report = validate(thin)
+    assert set(_failed(report)) == {(MIN_ROWS_CHECK, "tag")}
+    assert "fewer than 10 rows: other 2" in report.summary()
+
+
+def test_a_missing_class_is_named(projects: pd.DataFrame):
+    report = validate(projects[projects["tag"] != "computer-vision"])
+    failed = _failed(report)
+    assert failed[(PRESENCE_CHECK, "tag")].observed == "no rows of computer-vision"
+    assert failed[(PRESENCE_CHECK, "tag")].unexpected_count == 1
+    assert failed[(MIN_ROWS_CHECK, "tag")].observed == "fewer than 10 rows: computer-vision 0"
+
+
+def test_min_rows_per_label_is_configurable(projects: pd.DataFrame):
+    few = projects.groupby("tag").head(5)
+    assert not validate(few).success
+    assert validate(few, min_rows_per_label=5).success
+    assert "mlops 55" in validate(projects, min_rows_per_label=60).summary()
+    with pytest.raises(ValueError, match="at least 3 rows"):
+        validate(projects, min_rows_per_label=1)
+
+
+def test_unlabelled_data_skips_the_per_label_checks(projects: pd.DataFrame):
+    report = validate(projects[projects["tag"] == "mlops"], with_labels=False)
+    assert report.success
+    assert {r.expectation for r in report.results}.isdisjoint({PRESENCE_CHECK, MIN_ROWS_CHECK})
+
+
+@pytest.mark.parametrize(("val_size", "test_size", "rows"), [(0.1, 0.2, 10), (0.2, 0.0, 5)])
+def test_the_minimum_is_enough_for_the_stratified_split(
+    projects: pd.DataFrame, val_size: float, test_size: float, rows: int
+):
+    assert min_rows_for_split(val_size, test_size) == rows
+    smallest = projects.groupby("tag").head(rows)
+    assert validate(smallest, min_rows_per_label=rows).success
+    parts = split(smallest, val_size=val_size, test_size=test_size, seed=3)
+    for part in parts if test_size else parts[:2]:
+        assert set(part["tag"]) == set(LABELS)
