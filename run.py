@@ -11,6 +11,7 @@ Examples:
     python run.py models                            # versions, stages, metrics, MLflow runs
     python run.py promote --version 3 --stage production [--force]
     python run.py rollback                          # the previous production version is back
+    python run.py eval-set register hard.csv hard-cases   # a pinned evaluation set
     python run.py deploy [--version 3 | --stage production] [--port 3000]
     python run.py serve-status
     python run.py undeploy
@@ -36,11 +37,13 @@ def user_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from registry.stages import RegistryError
+        from tagger.data import DatasetError
+        from tagger.validation import DataValidationError
         from workflows.runs import WorkflowError
 
         try:
             return command(*args, **kwargs)
-        except (RegistryError, WorkflowError) as exc:
+        except (RegistryError, WorkflowError, DatasetError, DataValidationError) as exc:
             raise click.ClickException(str(exc)) from exc
 
     return wrapper
@@ -144,6 +147,25 @@ def rollback(config: Path) -> None:
     from workflows import versions
 
     click.echo(versions.rollback(config))
+
+
+@cli.group("eval-set", help="Pinned evaluation sets that every promotion also scores on.")
+def eval_set() -> None:
+    """`run.py eval-set register FILE NAME`."""
+
+
+@eval_set.command("register", help="Store a labelled CSV (path or URL) as a new version of NAME.")
+@click.argument("location")
+@click.argument("name")
+@user_errors
+def register_eval_set(location: str, name: str) -> None:
+    from registry.evaluation_sets import register_evaluation_set
+
+    version = register_evaluation_set(location, name)
+    click.echo(
+        f"evaluation set {name} version {version}: "
+        "name it in promotion_policy.evaluation_sets to score every promotion on it"
+    )
 
 
 @cli.command(

@@ -21,11 +21,11 @@ def wait_until(
     deadline = time.monotonic() + timeout
     while True:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what}: its process exited with code {process.returncode}")
+            raise RuntimeError(f"{what}: the process exited with code {process.returncode}")
         if condition():
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not ready within {timeout:.0f}s")
+            raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
 
 

@@ -35,7 +35,7 @@ def start_server(
 
     deployer = BentoMLModelDeployer.get_active_model_deployer()
     remove_servers()
-    wait_until(port_is_free(port), timeout, f"port {port} held by another process")
+    wait_until(port_is_free(port), timeout, f"port {port}, still in use by another process")
     config = BentoMLLocalDeploymentConfig(
         model_name=MODEL_NAME,
         model_version=str(model_version) if model_version is not None else None,

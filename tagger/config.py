@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tagger.data import LABELS
 
@@ -143,14 +143,10 @@ class PromotionPolicy(Settings):
     evaluation_sets: tuple[str, ...] = ()
 
 
-def describe_errors(error: Exception) -> str:
-    """A pydantic error as one line per bad key (`train_params.learning_rate: ...`)."""
-    from pydantic import ValidationError
-
-    if not isinstance(error, ValidationError):
-        return str(error)
-    lines = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or error.title
-        lines.append(f"{where}: {item['msg']}")
-    return "\n".join(lines)
+def describe_errors(error: ValidationError, separator: str = "\n") -> str:
+    """pydantic's errors, one per bad key: where, what, and the rule's name
+    (`train_params.learning_rate: Input should be greater than 0 (greater_than)`)."""
+    return separator.join(
+        f"{'.'.join(map(str, item['loc'])) or 'body'}: {item['msg']} ({item['type']})"
+        for item in error.errors(include_url=False, include_input=False, include_context=False)
+    )

@@ -6,8 +6,9 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from serving import service
-from serving.service import MAX_ITEMS, PREDICT_BODY, PredictRequest, describe_errors
+from serving import bentoml_internals
+from serving.service import MAX_ITEMS, PREDICT_BODY, PredictRequest
+from tagger.config import describe_errors
 
 BODIES = [
     {"title": "YOLO"},
@@ -63,13 +64,13 @@ def test_a_single_project_becomes_a_list_of_one():
 def test_validation_errors_read_as_one_line():
     with pytest.raises(ValidationError) as caught:
         PredictRequest.model_validate({"projects": [{"title": ""}], "threshold": "1"})
-    assert describe_errors(caught.value) == (
+    assert describe_errors(caught.value, "; ") == (
         "projects.0.title: String should have at least 1 character (string_too_short); "
         "threshold: Input should be a valid number (float_type)"
     )
 
 
 def test_another_bentoml_version_is_refused(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(service.bentoml, "__version__", "1.4.0")
+    monkeypatch.setattr(bentoml_internals.bentoml, "__version__", "1.4.0")
     with pytest.raises(RuntimeError, match=r"written for BentoML 1\.3\.x, found 1\.4\.0"):
-        service._require_bentoml_1_3()
+        bentoml_internals.require_bentoml_1_3()

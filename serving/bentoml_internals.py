@@ -1,0 +1,46 @@
+"""The one door to BentoML's undocumented API (the service's routes, input models, OpenAPI spec
+and outermost ASGI app), written for BentoML 1.3 and refusing any other version clearly."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import bentoml
+
+from serving.contract import MethodGate
+
+
+def require_bentoml_1_3() -> None:
+    if not bentoml.__version__.startswith("1.3."):
+        raise RuntimeError(
+            f"serving.service's HTTP contract is written for BentoML 1.3.x, found"
+            f" {bentoml.__version__}: check how it routes and parses requests, builds its"
+            " OpenAPI spec and its ASGI app (Service.apis, APIMethod.input_spec,"
+            " Service.openapi_spec, Service.to_asgi)"
+        )
+
+
+def contract_options(service: Any) -> dict[str, Any]:
+    """RequestContract's view of a service, from attributes BentoML 1.3 does not document."""
+    routes = {"/" + api.route.lstrip("/"): api for api in service.apis.values()}
+    return {
+        "inputs": {route: api.input_spec for route, api in routes.items()},
+        "spec": lambda: json.loads(json.dumps(service.openapi_spec.asdict())),
+    }
+
+
+def gate_methods(service: Any) -> None:
+    """Make `service.to_asgi()` return its app wrapped in MethodGate.
+
+    BentoML offers no hook outside its own middlewares; swapping the instance's class for a
+    subclass with the same (empty) slots changes that one method of this one service.
+    """
+
+    class GatedService(type(service)):
+        __slots__ = ()
+
+        def to_asgi(self, is_main: bool = True) -> Any:
+            return MethodGate(super().to_asgi(is_main))
+
+    service.__class__ = GatedService
