@@ -120,8 +120,9 @@ def close_dead_runs() -> list[str]:
     A client killed with `kill -9` never reports its run's end, so the run stays `running`
     forever. ZenML's own step heartbeats do not cover this: they are off for the local
     orchestrator (the compiler disables them there), and where they are on, a stale heartbeat
-    only lets the Kubernetes orchestrator stop that step's pod and stops the run counting as
-    in progress; nothing in the store marks the run failed. So each run records its process
+    only lets the Kubernetes orchestrator stop that step's job, lets a resource lease lapse, and
+    decides whether a failed continue-on-failure run is still in progress; nothing marks a run
+    failed because its heartbeats stopped. So each run records its process
     (`CLIENT_KEY` in its configuration, written when the run is created), and only runs of
     this host are judged: a process id means nothing on another machine.
     """
