@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from zenml import pipeline
 
+from project.leftovers import discard_model_version_on_failure
 from steps import (
     check_behavior,
     evaluate_model,
@@ -17,7 +18,7 @@ from steps import (
 from tagger.config import PromotionPolicy, Scaling, Split, TrainConfig
 
 
-@pipeline
+@pipeline(on_failure=discard_model_version_on_failure)
 def training_pipeline(
     dataset_loc: str | None = None,
     split: Split = Split(),

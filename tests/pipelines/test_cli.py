@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from project.paths import TRAIN_CONFIG
+from project.paths import PROJECT_ROOT, TRAIN_CONFIG
 from tests.helpers import run_cli
 
 
@@ -42,12 +45,22 @@ def test_train_writes_results_file(tmp_path: Path, tiny_params: dict):
 def test_train_on_a_bad_csv_fails_with_the_expectations(tmp_path: Path):
     bad = tmp_path / "bad.csv"
     bad.write_text("id,title,description,tag\n1,A,B,robotics\n1,C,D,mlops\n")
+    versions = _version_count("project-tagger")
     result = run_cli("train", "--dataset-loc", str(bad))
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "expect_table_columns_to_match_set" in output
     assert "expect_column_values_to_be_in_set on 'tag'" in output
     assert "expect_column_values_to_be_unique on 'id'" in output
+    assert _version_count("project-tagger") == versions
+
+
+def _version_count(model: str) -> int:
+    from zenml.client import Client
+
+    if not Client().list_models(name=model).items:
+        return 0
+    return Client().list_model_versions(model).total
 
 
 @pytest.mark.slow
@@ -77,3 +90,94 @@ def test_a_bad_config_value_stops_before_any_run_naming_the_key(tmp_path: Path):
     assert "promotion_policy.margn: Extra inputs are not permitted" in result.stderr
     assert "Traceback" not in result.stderr
     assert not Client().list_models(name="tagger-bad-config").items
+
+
+def _train_config(tmp_path: Path, name: str, model: str, train_params: dict) -> Path:
+    config = yaml.safe_load(TRAIN_CONFIG.read_text())
+    config["parameters"]["train_params"] = train_params
+    config["model"]["name"] = model
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _mlflow_runs(run_name: str) -> list:
+    import mlflow
+    from zenml.client import Client
+
+    mlflow.set_tracking_uri(Client().active_stack.experiment_tracker.get_tracking_uri())
+    return mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"tags.mlflow.runName = '{run_name}'",
+        output_format="list",
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("zenml_stack")
+def test_a_killed_train_is_closed_by_the_next_command_and_its_rerun_resumes(
+    tmp_path: Path, tiny_params: dict
+):
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    from project.waiting import wait_until
+    from tests.helpers import TRAINING_STEPS
+
+    model = "tagger-killed"
+    endless = _train_config(
+        tmp_path, "endless.yaml", model, {**tiny_params, "epochs": 100_000, "patience": 100_000}
+    )
+    _mlflow_runs("-")  # creates MLflow's tables now, not while the run below creates them too
+    with (tmp_path / "killed.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "run.py", "train", "--config", str(endless)],
+            cwd=PROJECT_ROOT,
+            env=os.environ.copy(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        found: list = []
+
+        def training() -> bool:
+            runs = Client().list_pipeline_runs(
+                pipeline="training_pipeline", sort_by="desc:created", size=5
+            )
+            for run in runs.items:
+                if run.config.extra.get("client", {}).get("pid") != process.pid:
+                    continue
+                step = run.steps.get("train_model")
+                if step and step.status == ExecutionStatus.RUNNING and _mlflow_runs(run.name):
+                    found[:] = [run]
+                    return True
+            return False
+
+        wait_until(training, 300, "train_model running", process, interval=2)
+    finally:
+        process.kill()  # SIGKILL: nothing in the process gets to clean up
+        process.wait()
+    dead = found[0]
+    assert Client().get_pipeline_run(dead.id).status == ExecutionStatus.RUNNING
+    assert dead.model_version is not None
+
+    result = run_cli(
+        "train", "--config", str(_train_config(tmp_path, "t.yaml", model, tiny_params))
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"closed dead run {dead.name}" in result.stdout + result.stderr
+
+    closed = Client().get_pipeline_run(dead.id)
+    assert closed.status == ExecutionStatus.FAILED
+    assert closed.steps["train_model"].status == ExecutionStatus.FAILED
+    assert closed.model_version is None
+    assert [run.info.status for run in _mlflow_runs(dead.name)] == ["FAILED"]
+
+    rerun = Client().get_pipeline("training_pipeline").last_run
+    assert rerun.id != dead.id and rerun.status == ExecutionStatus.COMPLETED
+    assert sorted(rerun.steps) == sorted(TRAINING_STEPS)
+    for name in ["validate_data", "split_data"]:
+        assert rerun.steps[name].status == ExecutionStatus.CACHED, name
+        assert rerun.steps[name].original_step_run_id == closed.steps[name].id, name
+    versions = Client().list_model_versions(model).items
+    assert [v.number for v in versions] == [rerun.model_version.number]

@@ -33,6 +33,13 @@ def _run(tiny_params: dict, **parameters):
     return pipeline()
 
 
+def _version_numbers() -> list[int]:
+    client = Client()
+    if not client.list_models(name=MODEL).items:
+        return []
+    return sorted(v.number for v in client.list_model_versions(MODEL, size=100).items)
+
+
 @pytest.fixture(scope="module")
 def first_run(tiny_params: dict):
     return _run(tiny_params)
@@ -129,6 +136,7 @@ def test_bad_csv_stops_before_training(tmp_path: Path, projects: pd.DataFrame, t
     bad.loc[0, "tag"] = "robotics"
     path = tmp_path / "bad.csv"
     bad.to_csv(path, index=False)
+    versions = _version_numbers()
     with pytest.raises(RuntimeError, match="failure in step\\(s\\): validate_data"):
         _run(tiny_params, dataset_loc=str(path))
     run = Client().get_pipeline("training_pipeline").last_run
@@ -140,3 +148,29 @@ def test_bad_csv_stops_before_training(tmp_path: Path, projects: pd.DataFrame, t
     assert "train_model" not in run.steps
     kept = Client().get_artifact_version("validation_report")
     assert not kept.load().success
+    assert run.model_version is None
+    assert _version_numbers() == versions
+
+
+def test_a_run_failing_in_training_leaves_no_version_and_its_rerun_resumes_from_cache(
+    tmp_path: Path, projects: pd.DataFrame, tiny_params: dict
+):
+    data = tmp_path / "fewer.csv"
+    projects.iloc[:-1].to_csv(data, index=False)  # data no earlier run has seen
+    versions = _version_numbers()
+    missing_model = {**tiny_params, "base_model": str(tmp_path / "no-such-model")}
+    with pytest.raises(RuntimeError, match="failure in step\\(s\\): train_model"):
+        _run(missing_model, dataset_loc=str(data))
+    failed = Client().get_pipeline("training_pipeline").last_run
+    assert failed.status == ExecutionStatus.FAILED
+    assert failed.model_version is None
+    assert _version_numbers() == versions
+
+    rerun = _run(tiny_params, dataset_loc=str(data))
+    assert rerun.status == ExecutionStatus.COMPLETED
+    for name in ["validate_data", "split_data"]:
+        step = rerun.steps[name]
+        assert step.status == ExecutionStatus.CACHED, name
+        assert step.original_step_run_id == failed.steps[name].id, name
+    assert rerun.steps["train_model"].status == ExecutionStatus.COMPLETED
+    assert _version_numbers() == [*versions, rerun.model_version.number]
