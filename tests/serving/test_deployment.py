@@ -87,7 +87,7 @@ def test_a_deploy_that_cannot_start_fails_within_its_timeout(production: int):
     run = Client().get_pipeline("deployment_pipeline").last_run
     failed = run.steps["deploy_bento"]
     assert failed.status == ExecutionStatus.FAILED
-    assert f"port {port} is still in use" in failed.exception_info.traceback
+    assert f"port {port}, still in use by another process" in failed.exception_info.traceback
 
 
 def test_batch_predictions_from_the_cli(production: int, projects: pd.DataFrame, tmp_path: Path):
