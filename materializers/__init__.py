@@ -5,6 +5,7 @@ from materializers.dataframe import HashedDataFrameMaterializer
 from materializers.reports import (
     BehaviorReportMaterializer,
     EvaluationReportMaterializer,
+    ModelCardMaterializer,
     ValidationReportMaterializer,
 )
 
@@ -13,5 +14,6 @@ __all__ = [
     "ClassifierMaterializer",
     "EvaluationReportMaterializer",
     "HashedDataFrameMaterializer",
+    "ModelCardMaterializer",
     "ValidationReportMaterializer",
 ]

@@ -15,9 +15,11 @@ from zenml.metadata.metadata_types import MetadataType
 from materializers.visualizations import behavior_html, evaluation_html, validation_html
 from tagger.behavior import BehaviorReport
 from tagger.evaluation import EvaluationReport
+from tagger.model_card import ModelCard
 from tagger.validation import ValidationReport
 
 REPORT_FILE = "report.json"
+CARD_FILE = "model_card.md"
 
 
 class _JsonReportMaterializer(BaseMaterializer):
@@ -72,3 +74,21 @@ class BehaviorReportMaterializer(_JsonReportMaterializer):
             "pass_rates": data.pass_rates(),
             "failed_checks": [f"{r.kind}/{r.case}" for r in data.failures()],
         }
+
+
+class ModelCardMaterializer(BaseMaterializer):
+    """The card as `model_card.md`, shown as Markdown on the dashboard."""
+
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (ModelCard,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA_ANALYSIS
+
+    def load(self, data_type: type[Any]) -> ModelCard:
+        with fileio.open(os.path.join(self.uri, CARD_FILE), "r") as f:
+            return ModelCard(f.read())
+
+    def save(self, data: ModelCard) -> None:
+        with fileio.open(os.path.join(self.uri, CARD_FILE), "w") as f:
+            f.write(data.markdown)
+
+    def save_visualizations(self, data: ModelCard) -> dict[str, VisualizationType]:
+        return {os.path.join(self.uri, CARD_FILE): VisualizationType.MARKDOWN}

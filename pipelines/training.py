@@ -1,4 +1,4 @@
-"""validate -> split -> train -> evaluate + behavior checks -> promote, attached to the model named in the run config."""
+"""validate -> split -> train -> evaluate + behavior checks -> promote -> model card, attached to the model named in the run config."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from steps import (
     split_data,
     train_model,
     validate_data,
+    write_model_card,
 )
+from tagger.behavior import BehaviorSuite
 from tagger.config import PromotionPolicy, Scaling, Split, TrainConfig
 
 
@@ -25,14 +27,16 @@ def training_pipeline(
     train_params: TrainConfig = TrainConfig(),
     scaling: Scaling = Scaling(),
     promotion_policy: PromotionPolicy = PromotionPolicy(),
+    behavior_suite: BehaviorSuite | None = None,
 ) -> None:
     dataset = load_data(dataset_loc)
     report = validate_data(dataset)
     train_set, val_set, test_set = split_data(dataset, report, split)
     classifier = train_model(train_set, val_set, train_params, scaling)
     evaluation = evaluate_model(classifier, test_set)
-    behavior = check_behavior(classifier)
+    behavior = check_behavior(classifier, behavior_suite)
     recorded = record_model_version(dataset, classifier, evaluation)
-    promote_model(
+    _, decision = promote_model(
         classifier, evaluation, behavior, dataset, test_set, promotion_policy, after=recorded
     )
+    write_model_card(evaluation, behavior, decision)

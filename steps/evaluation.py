@@ -32,7 +32,9 @@ def check_behavior(
     classifier: TextClassifier, suite: BehaviorSuite | None = None
 ) -> Annotated[BehaviorReport, names.BEHAVIOR_REPORT]:
     """Run the behavioral suite (configs/behavior.yaml unless given); promotion reads the verdict."""
-    report = run_suite(classifier, suite or BehaviorSuite.from_yaml(BEHAVIOR_CONFIG))
+    report = run_suite(
+        classifier, suite if suite is not None else BehaviorSuite.from_yaml(BEHAVIOR_CONFIG)
+    )
     log_metadata(
         metadata={
             "behavior": {

@@ -3,20 +3,23 @@ the new version's evaluation on that same data, and move the stage in ZenML and 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 from zenml import get_step_context, step
+from zenml.client import Client
 from zenml.logger import get_logger
 
 from project import names
 from registry.promotion import apply, judge
 from registry.stages import get_version
+from tagger import model_card
 from tagger.behavior import BehaviorReport
 from tagger.config import PromotionPolicy
 from tagger.data import fingerprint
 from tagger.evaluation import EvaluationReport
 from tagger.model import TextClassifier
+from tagger.model_card import ModelCard
 
 logger = get_logger(__name__)
 
@@ -29,7 +32,10 @@ def promote_model(
     dataset: pd.DataFrame,
     test_set: pd.DataFrame,
     policy: PromotionPolicy = PromotionPolicy(),
-) -> Annotated[str, names.STAGE]:
+) -> tuple[
+    Annotated[str, names.STAGE],
+    Annotated[dict[str, Any], names.PROMOTION_DECISION],
+]:
     """Never cached: the answer depends on which version is in production right now."""
     model = get_step_context().model
     decision, production = judge(
@@ -45,4 +51,24 @@ def promote_model(
     for line in decision.table():
         logger.info(line)
     apply(get_version(model.name, model.number), decision.stage, decision, production, "automatic")
-    return decision.stage
+    return decision.stage, decision.to_dict()
+
+
+@step(enable_cache=False)
+def write_model_card(
+    evaluation_report: EvaluationReport,
+    behavior_report: BehaviorReport,
+    promotion_decision: dict[str, Any],
+) -> Annotated[ModelCard, names.MODEL_CARD]:
+    """The card of this run's model version, from what the run recorded on it."""
+    version = get_step_context().model_version
+    recorded = Client().get_model_version(version.model.id, version.id).run_metadata
+    return model_card.render(
+        version.model.name,
+        version.number,
+        recorded.get("dataset") or {},
+        recorded.get("training") or {},
+        evaluation_report,
+        behavior_report,
+        promotion_decision,
+    )

@@ -125,6 +125,8 @@ class BehaviorReport:
 def run_suite(classifier: TextClassifier, suite: BehaviorSuite) -> BehaviorReport:
     """Every check in one batched forward pass."""
     checks = suite.checks()
+    if unknown := sorted({tag for *_, tag in checks} - set(classifier.labels)):
+        raise ValueError(f"behavior cases expect tags the model does not have: {unknown}")
     texts = [join_text(title, description) for _, _, title, description, _ in checks]
     probabilities = classifier.predict_proba(texts) if texts else []
     results = []

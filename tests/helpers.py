@@ -8,6 +8,9 @@ import sys
 
 from project.paths import PROJECT_ROOT
 
+# the tiny test model cannot pass configs/behavior.yaml's cases; pipelines in tests run with none
+NO_BEHAVIOR_CASES: dict = {}
+
 TRAINING_STEPS = (
     "load_data",
     "validate_data",
@@ -17,6 +20,7 @@ TRAINING_STEPS = (
     "check_behavior",
     "record_model_version",
     "promote_model",
+    "write_model_card",
 )
 
 

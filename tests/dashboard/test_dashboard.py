@@ -16,7 +16,7 @@ import yaml
 
 from project.paths import PROJECT_ROOT, TRAIN_CONFIG
 from stacks.sandbox import free_port, throwaway_env
-from tests.helpers import TRAINING_STEPS
+from tests.helpers import NO_BEHAVIOR_CASES, TRAINING_STEPS
 
 pytestmark = [pytest.mark.dashboard, pytest.mark.slow]
 
@@ -64,6 +64,7 @@ def trained(server, tiny_params: dict, session_dir: Path) -> dict:
     config = yaml.safe_load(TRAIN_CONFIG.read_text())
     config["model"]["name"] = MODEL
     config["parameters"]["train_params"] = tiny_params
+    config["parameters"]["behavior_suite"] = NO_BEHAVIOR_CASES
     config_path = session_dir / "dashboard" / "train.yaml"
     config_path.write_text(yaml.safe_dump(config))
     results = session_dir / "dashboard" / "results.json"

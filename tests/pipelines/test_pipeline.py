@@ -11,11 +11,13 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
 from pipelines import training_pipeline
-from project.paths import TRAIN_CONFIG
-from tagger.data import LABELS, fingerprint
+from project import names
+from project.paths import DEFAULT_DATASET, TRAIN_CONFIG
+from tagger.data import LABELS, fingerprint, read_csv
 from tagger.evaluation import EvaluationReport
 from tagger.model import TextClassifier
-from tests.helpers import TRAINING_STEPS
+from tests.helpers import NO_BEHAVIOR_CASES, TRAINING_STEPS
+from workflows.runs import output
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("zenml_stack")]
 
@@ -28,7 +30,7 @@ def _run(tiny_params: dict, **parameters):
     pipeline = training_pipeline.with_options(
         config_path=str(TRAIN_CONFIG),
         model=Model(name=MODEL),
-        parameters={"train_params": tiny_params, **parameters},
+        parameters={"train_params": tiny_params, "behavior_suite": NO_BEHAVIOR_CASES, **parameters},
     )
     return pipeline()
 
@@ -73,14 +75,32 @@ def test_model_version_holds_metadata_and_artifacts(first_run, projects: pd.Data
 
 
 def test_artifacts_have_visualizations(first_run):
-    for step_name, output in [
+    for step_name, name in [
         ("validate_data", "validation_report"),
         ("train_model", "classifier"),
         ("evaluate_model", "evaluation_report"),
+        ("check_behavior", "behavior_report"),
     ]:
-        artifact = first_run.steps[step_name].outputs[output][0]
-        assert artifact.visualizations, f"{output} has no visualization"
+        artifact = first_run.steps[step_name].outputs[name][0]
+        assert artifact.visualizations, f"{name} has no visualization"
         assert Path(artifact.visualizations[0].uri).read_text().startswith("<html>")
+
+
+def test_every_version_gets_a_model_card(first_run):
+    card = first_run.model_version.get_artifact(names.MODEL_CARD)
+    markdown = card.load().markdown
+    assert markdown.startswith(f"# Model card: {MODEL} version {first_run.model_version.number}")
+    for section in (
+        "Intended use",
+        "Training data",
+        "Promotion",
+        "Behavioral checks",
+        "Known limits",
+    ):
+        assert f"## {section}" in markdown
+    assert fingerprint(read_csv(DEFAULT_DATASET)) in markdown
+    assert "**production**: no production version yet" in markdown  # the empty suite passed
+    assert card.visualizations[0].type == "markdown"
 
 
 def test_mlflow_run_is_recorded(first_run):
@@ -110,7 +130,7 @@ def test_second_run_reuses_the_finished_steps(first_run, tiny_params: dict):
         assert second_meta[key] == first_meta[key], key
 
     # the cached classifier is the same model: equal scores are not an improvement
-    assert second.steps["promote_model"].output.load() == "staging"
+    assert output(second, names.STAGE) == "staging"
     promotion = (
         Client().get_model_version(MODEL, second.model_version.number).run_metadata["promotion"]
     )
@@ -121,7 +141,7 @@ def test_second_run_reuses_the_finished_steps(first_run, tiny_params: dict):
 def test_first_version_becomes_production_in_zenml_and_mlflow(first_run):
     from registry.stages import configure_mlflow
 
-    assert first_run.steps["promote_model"].output.load() == "production"
+    assert output(first_run, names.STAGE) == "production"
     version = Client().get_model_version(MODEL, first_run.model_version.number)
     assert version.stage == "production"
     promotion = version.run_metadata["promotion"]
@@ -174,3 +194,22 @@ def test_a_run_failing_in_training_leaves_no_version_and_its_rerun_resumes_from_
         assert step.original_step_run_id == failed.steps[name].id, name
     assert rerun.steps["train_model"].status == ExecutionStatus.COMPLETED
     assert _version_numbers() == [*versions, rerun.model_version.number]
+
+
+def test_a_failed_minimum_functionality_case_keeps_the_version_out_of_production(
+    first_run, tiny_params: dict
+):
+    title = "Object detection for drones"
+    suite = {  # the same text cannot be both: a case fails, whatever the model says
+        "minimum_functionality": [
+            {"name": "as-vision", "title": title, "tag": "computer-vision"},
+            {"name": "as-mlops", "title": title, "tag": "mlops"},
+        ]
+    }
+    run = _run(tiny_params, behavior_suite=suite)
+    assert output(run, names.STAGE) == "staging"
+    decision = output(run, names.PROMOTION_DECISION)
+    assert decision["reason"].startswith("failed minimum-functionality checks: as-")
+    assert 1 <= len(decision["failed_behavior"]) <= 2
+    report = output(run, names.BEHAVIOR_REPORT)
+    assert report.blocks_production and len(report.results) == 2

@@ -14,11 +14,13 @@ from zenml import Model
 from zenml.client import Client
 
 from pipelines import training_pipeline
+from project import names
 from project.paths import TRAIN_CONFIG
 from serving.deployer import remove_servers, servers
 from stacks.sandbox import free_port
-from tests.helpers import run_cli
+from tests.helpers import NO_BEHAVIOR_CASES, run_cli
 from workflows.deployment import deploy
+from workflows.runs import output
 
 pytestmark = [pytest.mark.serving, pytest.mark.slow, pytest.mark.usefixtures("zenml_stack")]
 
@@ -30,9 +32,9 @@ def production(tiny_params: dict) -> int:
     run = training_pipeline.with_options(
         config_path=str(TRAIN_CONFIG),
         model=Model(name=MODEL),
-        parameters={"train_params": tiny_params},
+        parameters={"train_params": tiny_params, "behavior_suite": NO_BEHAVIOR_CASES},
     )()
-    assert run.steps["promote_model"].output.load() == "production"
+    assert output(run, names.STAGE) == "production"
     yield run.model_version.number
     remove_servers()
 
@@ -52,7 +54,7 @@ def test_deploy_serves_and_a_redeploy_replaces_it_on_the_same_port(
     newer = training_pipeline.with_options(
         config_path=str(TRAIN_CONFIG),
         model=Model(name=MODEL),
-        parameters={"train_params": tiny_params},
+        parameters={"train_params": tiny_params, "behavior_suite": NO_BEHAVIOR_CASES},
     )()
     assert newer.model_version.number > production
     second = deploy("production", port)

@@ -20,7 +20,7 @@ from zenml.enums import ExecutionStatus
 from pipelines import training_pipeline
 from project.paths import TRAIN_CONFIG, TUNE_CONFIG
 from tagger.model import TextClassifier
-from tests.helpers import TRAINING_STEPS, run_cli
+from tests.helpers import NO_BEHAVIOR_CASES, TRAINING_STEPS, run_cli
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -29,7 +29,11 @@ def _train(model: str, tiny_params: dict, scaling: dict | None = None):
     return training_pipeline.with_options(
         config_path=str(TRAIN_CONFIG),
         model=Model(name=model),
-        parameters={"train_params": tiny_params, "scaling": scaling or {"num_workers": 1}},
+        parameters={
+            "train_params": tiny_params,
+            "scaling": scaling or {"num_workers": 1},
+            "behavior_suite": NO_BEHAVIOR_CASES,
+        },
         enable_cache=False,
     )()
 
