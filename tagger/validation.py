@@ -95,7 +95,7 @@ class DataValidationError(ValueError):
         self.report = report
 
 
-def _expectations(with_labels: bool, labels: tuple[str, ...]) -> list:
+def _expectations(with_labels: bool, labels: tuple[str, ...], every_label: bool) -> list:
     import great_expectations.expectations as gxe
 
     # unlabelled data (batch inference) may still carry a tag column; labelled data must match exactly
@@ -117,8 +117,11 @@ def _expectations(with_labels: bool, labels: tuple[str, ...]) -> list:
         expectations += [
             gxe.ExpectColumnValuesToNotBeNull(column=LABEL_COLUMN),
             gxe.ExpectColumnValuesToBeInSet(column=LABEL_COLUMN, value_set=list(labels)),
-            gxe.ExpectColumnDistinctValuesToContainSet(column=LABEL_COLUMN, value_set=list(labels)),
         ]
+    if with_labels and every_label:
+        expectations.append(
+            gxe.ExpectColumnDistinctValuesToContainSet(column=LABEL_COLUMN, value_set=list(labels))
+        )
     return expectations
 
 
@@ -184,16 +187,18 @@ def validate(
     df: pd.DataFrame,
     with_labels: bool = True,
     labels: tuple[str, ...] = LABELS,
-    min_rows_per_label: int = MIN_ROWS_PER_LABEL,
+    min_rows_per_label: int | None = MIN_ROWS_PER_LABEL,
 ) -> ValidationReport:
     """Run the project's expectation suite on `df` and report every result, passed or not.
 
     Labelled data must also hold every tag in `labels` at least `min_rows_per_label` times: a
     dataset of one class would otherwise train a model that can only answer that class.
+    `None` drops that rule, for data that is only scored (an evaluation set).
     """
     import great_expectations as gx
 
-    if min_rows_per_label < 3:
+    every_label = min_rows_per_label is not None
+    if every_label and min_rows_per_label < 3:
         raise ValueError(
             f"min_rows_per_label={min_rows_per_label}: a stratified train/val/test split needs"
             " at least 3 rows of every tag"
@@ -204,10 +209,12 @@ def validate(
     batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
         batch_parameters={"dataframe": df}
     )
-    suite = gx.ExpectationSuite(name=suite_name, expectations=_expectations(with_labels, labels))
+    suite = gx.ExpectationSuite(
+        name=suite_name, expectations=_expectations(with_labels, labels, every_label)
+    )
     outcome = batch.validate(suite, result_format="SUMMARY")
     results = [_result(r) for r in outcome.results]
-    if with_labels:
+    if with_labels and every_label:
         results.append(_min_rows_per_label(df, labels, min_rows_per_label))
     report = ValidationReport(suite_name, all(r.success for r in results), len(df), results)
     logger.info(report.summary())

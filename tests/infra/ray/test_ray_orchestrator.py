@@ -44,6 +44,7 @@ def test_diamond_runs_independent_steps_side_by_side(on_ray):
     left = run.steps["left"].outputs["window"][0].load()
     right = run.steps["right"].outputs["window"][0].load()
     assert left[2] != right[2], "each step runs in its own process"
+    # each branch waited until the other had started (toy_pipelines.branch): they overlapped
     assert left[0] < right[1] and right[0] < left[1], f"branches did not overlap: {left} {right}"
     join = run.steps["join"]
     assert join.start_time >= max(run.steps["left"].end_time, run.steps["right"].end_time)

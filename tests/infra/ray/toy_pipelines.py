@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Annotated
 
 from zenml import pipeline, step
 from zenml.config import ResourceSettings
 
-BRANCH_SECONDS = 10.0  # longer than a cold worker takes to preload zenml
+# how long a branch waits for its sibling: far longer than a cold Ray worker takes to start and
+# preload zenml, even on a loaded machine; a branch that waits in vain proves serial execution
+RENDEZVOUS_SECONDS = 120.0
 
 
 @step(enable_cache=False)
@@ -18,10 +22,16 @@ def source() -> Annotated[int, "seed"]:
 
 
 @step(enable_cache=False)
-def branch(seed: int) -> Annotated[tuple[float, float, int], "window"]:
-    """Busy for a while; returns when it ran and in which process."""
+def branch(seed: int, rendezvous: str, name: str) -> Annotated[tuple[float, float, int], "window"]:
+    """Says it started, then waits until every branch has: branches run one after the other
+    would wait forever, so finishing proves they ran side by side, without timing a race.
+    Returns when it ran and in which process."""
     started = time.time()
-    time.sleep(BRANCH_SECONDS)
+    Path(rendezvous, name).touch()
+    while len(list(Path(rendezvous).iterdir())) < 2:
+        if time.time() - started > RENDEZVOUS_SECONDS:
+            raise TimeoutError(f"branch {name}: no other branch started while it ran")
+        time.sleep(0.2)
     return started, time.time(), os.getpid()
 
 
@@ -33,9 +43,13 @@ def join(
 
 
 @pipeline(enable_cache=False)
-def diamond() -> None:
+def diamond(rendezvous: str = "") -> None:
+    """`rendezvous`: an empty directory every step can reach (a new one by default)."""
+    rendezvous = rendezvous or tempfile.mkdtemp(prefix="diamond-")
     seed = source()
-    join(branch(seed, id="left"), branch(seed, id="right"))
+    left = branch(seed, rendezvous, "left", id="left")
+    right = branch(seed, rendezvous, "right", id="right")
+    join(left, right)
 
 
 @step(enable_cache=False)
