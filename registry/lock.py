@@ -48,11 +48,13 @@ def _try_create(client: Client, name: str) -> TagResponse | None:
 
 
 def _holder(client: Client, name: str) -> TagResponse | None:
-    """The lock's tag as it is now; None when it went away since we failed to create it."""
-    try:
-        return client.get_tag(name)
-    except KeyError:
-        return None
+    """The lock's tag as it is now; None when it went away since we failed to create it.
+
+    One list query: `Client.get_tag(name)` counts, then fetches, and fails with IndexError
+    when the holder releases the lock in between.
+    """
+    found = client.list_tags(name=f"equals:{name}", hydrate=True).items
+    return found[0] if found else None
 
 
 def _age_s(tag: TagResponse) -> float:
