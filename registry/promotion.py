@@ -97,12 +97,14 @@ def promote_by_hand(
     return decision if change.changed else _unchanged(version, stage, policy)
 
 
-def rollback_target(model_name: str, production: ModelVersionResponse) -> int | None:
+def rollback_target(
+    model_name: str, production: ModelVersionResponse, entries: list[ledger.Entry] | None = None
+) -> int | None:
     """The version that held production before `production` took it, from the stage history.
 
     Versions promoted before the history existed only carry `promotion.previous_production`.
     """
-    entries = history(model_name)
+    entries = history(model_name) if entries is None else entries
     if any(
         entry["version"] == production.number and entry["to_stage"] == PRODUCTION
         for entry in entries
@@ -113,22 +115,27 @@ def rollback_target(model_name: str, production: ModelVersionResponse) -> int | 
 
 
 def rollback(model_name: str) -> ModelVersionResponse:
-    """Put back the version that was production before the current one."""
+    """Put back the version that was production before the current one.
+
+    The target is read off the history, so the move is refused if any stage change lands
+    between reading it and moving (production could leave and come back meanwhile).
+    """
     production = current(model_name, PRODUCTION)
     if production is None:
         raise RegistryError(f"model {model_name!r} has no production version to roll back")
-    previous = rollback_target(model_name, production)
+    entries = history(model_name)
+    previous = rollback_target(model_name, production, entries)
     if previous is None:
         raise RegistryError(
             f"production version {production.number} of {model_name!r} replaced no earlier version"
         )
-    target = get_version(model_name, previous)
     change_stage(
-        target,
+        get_version(model_name, previous),
         PRODUCTION,
         trigger="rollback",
         reason=f"rollback from version {production.number} to the version production had before",
         expected_production=production.number,
+        expected_moves=ledger.next_seq(entries) - 1,
     )
     return get_version(model_name, previous)
 

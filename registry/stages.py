@@ -198,18 +198,22 @@ def _label(number: int | None) -> str:
     return "no version" if number is None else f"version {number}"
 
 
+def _last_change(entries: list[Entry]) -> str:
+    if not entries:
+        return ""
+    last = entries[-1]
+    return (
+        f" (last change: version {last['version']} {last['from_stage']} -> {last['to_stage']}, "
+        f"{last['trigger']}, by {last['user']} at {last['time']})"
+    )
+
+
 def _changed_meanwhile(
     name: str, expected: int | None, now: int | None, entries: list[Entry]
 ) -> str:
-    last = entries[-1] if entries else None
-    detail = (
-        f" (last change: version {last['version']} {last['from_stage']} -> {last['to_stage']}, "
-        f"{last['trigger']}, by {last['user']} at {last['time']})"
-        if last
-        else ""
-    )
     return (
-        f"production of model {name!r} is {_label(now)}{detail}, not {_label(expected)} as when "
+        f"production of model {name!r} is {_label(now)}{_last_change(entries)}, "
+        f"not {_label(expected)} as when "
         f"this stage change was decided: nothing changed; check `run.py models` and try again"
     )
 
@@ -222,14 +226,17 @@ def change_stage(
     reason: str | None = None,
     decision: dict[str, Any] | None = None,
     expected_production: int | _Unchecked | None = UNCHECKED,
+    expected_moves: int | None = None,
 ) -> StageChange:
     """Move `version` to `stage` in ZenML and MLflow and record the move, as one serial step.
 
     Under the model's stage lock (`registry.lock`) it reads the stages afresh, so a decision
     taken on a stale view cannot land: if production is no longer `expected_production`
-    (another promotion or a rollback got there first), nothing changes and RegistryError says
-    what production is now. A version already in `stage` is left alone and nothing is recorded
-    (its aliases are repaired if they had drifted).
+    (another promotion or a rollback got there first), or the history no longer has
+    `expected_moves` moves (for decisions read off the history, where production going away
+    and coming back matters), nothing changes and RegistryError says what happened. A version
+    already in `stage` is left alone and nothing is recorded (its aliases are repaired if they
+    had drifted).
     """
     if stage not in MOVABLE_STAGES:
         raise RegistryError(f"unknown stage {stage!r}; one of {', '.join(MOVABLE_STAGES)}")
@@ -244,6 +251,13 @@ def change_stage(
         production = holders.get(PRODUCTION)
         if expected_production is not UNCHECKED and production != expected_production:
             raise RegistryError(_changed_meanwhile(name, expected_production, production, entries))
+        moves = ledger.next_seq(entries) - 1
+        if expected_moves is not None and moves != expected_moves:
+            raise RegistryError(
+                f"model {name!r} had {moves - expected_moves} stage change(s) since this one was "
+                f"decided{_last_change(entries)}: nothing changed; check `run.py models` and try "
+                "again"
+            )
         from_stage = stages[version.number]
         if from_stage == stage:
             return _unchanged(version, stage, holders)

@@ -14,7 +14,14 @@ from zenml.client import Client
 from zenml.enums import ArtifactType
 
 from registry.promotion import apply, judge, promote_by_hand, rollback, score
-from registry.stages import RegistryError, configure_mlflow, get_version, list_versions, set_stage
+from registry.stages import (
+    RegistryError,
+    check_invariants,
+    configure_mlflow,
+    get_version,
+    list_versions,
+    set_stage,
+)
 from tagger.data import LABELS, split
 from tagger.evaluation import EvaluationReport, score_predictions
 from tagger.model import TextClassifier
@@ -145,6 +152,7 @@ def test_versions_move_through_stages_in_both_registries(model_name, good, weak,
     assert promoted["decision"]["production_score"] == pytest.approx(decision.production_score)
     rows = {row.number: row for row in list_versions(model_name)}
     assert rows[1].stage == "production" and rows[2].stage == "staging" and rows[3].stage == "-"
+    assert check_invariants(model_name) == []
 
 
 def test_manual_promotion_refuses_a_worse_version_unless_forced(model_name, good, weak, data):
@@ -167,6 +175,7 @@ def test_manual_promotion_refuses_a_worse_version_unless_forced(model_name, good
     assert restored.number == 1
     assert (_stage(model_name, 1), _stage(model_name, 2)) == ("production", "archived")
     assert _aliases(model_name) == {"production": 1}
+    assert check_invariants(model_name) == []
 
 
 def test_bad_requests_get_clear_errors(model_name, good, data):
@@ -203,3 +212,4 @@ def test_a_failed_zenml_update_leaves_mlflow_as_it_was(model_name, good, data, m
     assert _aliases(model_name) == {"production": 1}
     mlflow.set_tracking_uri(Client().active_stack.experiment_tracker.get_tracking_uri())
     assert int(MlflowClient().get_model_version_by_alias(model_name, "production").version) == 1
+    assert check_invariants(model_name) == []

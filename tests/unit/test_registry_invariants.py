@@ -36,7 +36,14 @@ from project.paths import PROJECT_ROOT
 from registry.ledger import ARCHIVED, PRODUCTION, STAGING, stage_of
 from registry.lock import lock_name, stage_lock
 from registry.promotion import archive, promote_by_hand, rollback, rollback_target
-from registry.stages import RegistryError, all_versions, configure_mlflow, current
+from registry.stages import (
+    RegistryError,
+    all_versions,
+    change_stage,
+    configure_mlflow,
+    current,
+    get_version,
+)
 from tagger.data import LABELS, split
 from tagger.evaluation import evaluate
 from tagger.model import TextClassifier
@@ -183,6 +190,28 @@ def test_promoting_production_again_changes_nothing_and_rollback_keeps_its_targe
     last = registry.history(name)[-1]
     assert last["previous_production"] == v1 and last["user"] == Client().active_user.name
     assert datetime.fromisoformat(last["time"]).utcoffset().total_seconds() == 0
+
+
+def test_a_move_decided_on_an_older_history_is_refused(zenml_stack, artifacts):
+    name = new_model("stale")
+    v1, v2, v3 = (new_version(name, artifacts["good"], artifacts["test_set"]) for _ in range(3))
+    promote_by_hand(name, v1, PRODUCTION, force=False, policy=POLICY)
+    promote_by_hand(name, v2, PRODUCTION, force=True, policy=POLICY)
+    promote_by_hand(name, v3, STAGING, force=False, policy=POLICY)
+    with pytest.raises(RegistryError) as refused:
+        change_stage(
+            get_version(name, v1),
+            PRODUCTION,
+            trigger="rollback",
+            expected_production=v2,
+            expected_moves=2,
+        )
+    assert str(refused.value).startswith(
+        f"model {name!r} had 1 stage change(s) since this one was decided "
+        f"(last change: version {v3} None -> staging, manual, by "
+    )
+    assert zenml_stages(name) == {v1: ARCHIVED, v2: PRODUCTION, v3: STAGING}
+    assert len(moves(name)) == 3 and registry.check_invariants(name) == []
 
 
 def test_a_drifted_alias_is_reported(zenml_stack, artifacts):
