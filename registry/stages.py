@@ -251,10 +251,10 @@ def change_stage(
         production = holders.get(PRODUCTION)
         if expected_production is not UNCHECKED and production != expected_production:
             raise RegistryError(_changed_meanwhile(name, expected_production, production, entries))
-        moves = ledger.next_seq(entries) - 1
-        if expected_moves is not None and moves != expected_moves:
+        recorded = ledger.next_seq(entries) - 1
+        if expected_moves is not None and recorded != expected_moves:
             raise RegistryError(
-                f"model {name!r} had {moves - expected_moves} stage change(s) since this one was "
+                f"model {name!r} had {recorded - expected_moves} stage change(s) since this one was "
                 f"decided{_last_change(entries)}: nothing changed; check `run.py models` and try "
                 "again"
             )
