@@ -11,7 +11,7 @@ import pandas as pd
 from zenml.models import ModelVersionResponse
 
 from project import names
-from registry.stages import RegistryError
+from registry.errors import RegistryError
 from tagger import data
 from tagger.evaluation import EvaluationReport, evaluate
 from tagger.model import TextClassifier

@@ -1,14 +1,23 @@
-"""Promotion and rollback of model versions: automatic (after training) and by hand (run.py)."""
+"""Promotion, rollback and archiving of model versions: automatic (after training) and by hand (run.py)."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
-from zenml import log_metadata
 from zenml.models import ModelVersionResponse
 
 from project import names
+from registry import ledger
 from registry.evaluation_sets import comparisons, training_fingerprint
-from registry.stages import RegistryError, current, get_version, set_stage
+from registry.stages import (
+    RegistryError,
+    StageChange,
+    change_stage,
+    current,
+    get_version,
+    history,
+)
 from tagger.behavior import BehaviorReport
 from tagger.config import PromotionPolicy
 from tagger.evaluation import EvaluationReport, evaluate
@@ -43,28 +52,43 @@ def apply(
     decision: Decision | None,
     previous_production: ModelVersionResponse | None,
     trigger: str,
-) -> None:
-    """Move the stage in both registries, then record why on the model version."""
-    mlflow_version = set_stage(version, stage)
-    log_metadata(
-        metadata={
-            "promotion": {
-                "stage": stage,
-                "trigger": trigger,
-                "reason": decision.reason if decision else f"{trigger} to {stage}",
-                "decision": decision.to_dict() if decision else None,
-                "previous_production": previous_production.number if previous_production else None,
-                "mlflow_registry_version": mlflow_version,
-            }
-        },
-        model_version_id=version.id,
+) -> StageChange:
+    """Move the stage in both registries and record why, if production is still what was judged.
+
+    `previous_production` is the production version the decision was taken against: a decision
+    taken while another process promoted or rolled back must not land, so the move is refused
+    (RegistryError, nothing changed) when production is another version by then.
+    """
+    return change_stage(
+        version,
+        stage,
+        trigger=trigger,
+        reason=decision.reason if decision else None,
+        decision=decision.to_dict() if decision else None,
+        expected_production=previous_production.number if previous_production else None,
+    )
+
+
+def _unchanged(version: ModelVersionResponse, stage: str, policy: PromotionPolicy) -> Decision:
+    """The answer to a request for the stage a version already has: nothing to decide or move."""
+    recorded = (version.run_metadata.get("metrics") or {}).get(policy.metric, math.nan)
+    return Decision(
+        stage=stage,
+        reason=f"version {version.number} already is {stage}: nothing changed",
+        metric=policy.metric,
+        candidate_score=recorded,
+        production_score=recorded if stage == PRODUCTION else None,
     )
 
 
 def promote_by_hand(
     model_name: str, number: int, stage: str, force: bool, policy: PromotionPolicy
 ) -> Decision | None:
-    """`run.py promote`: refuses a version that is worse than production unless forced."""
+    """`run.py promote`: refuses a version that is worse than production unless forced.
+
+    Asking for the stage the version already has changes and records nothing; the returned
+    decision says so.
+    """
     version = get_version(model_name, number)
     production = current(model_name, PRODUCTION)
     decision = None
@@ -89,20 +113,55 @@ def promote_by_hand(
                 f"refusing to promote version {number} over production version "
                 f"{production.number}: {decision.reason} (use --force to override)"
             )
-    apply(version, stage, decision, production, trigger="forced" if force else "manual")
-    return decision
+    change = apply(version, stage, decision, production, trigger="forced" if force else "manual")
+    return decision if change.changed else _unchanged(version, stage, policy)
+
+
+def rollback_target(
+    model_name: str, production: ModelVersionResponse, entries: list[ledger.Entry] | None = None
+) -> int | None:
+    """The version that held production before `production` took it, from the stage history.
+
+    Versions promoted before the history existed only carry `promotion.previous_production`.
+    """
+    entries = history(model_name) if entries is None else entries
+    if any(
+        entry["version"] == production.number and entry["to_stage"] == PRODUCTION
+        for entry in entries
+    ):
+        return ledger.production_before(entries, production.number)
+    legacy = (production.run_metadata.get("promotion") or {}).get("previous_production")
+    return legacy if legacy != production.number else None
 
 
 def rollback(model_name: str) -> ModelVersionResponse:
-    """Put back the version that was production before the current one."""
+    """Put back the version that was production before the current one.
+
+    The target is read off the history, so the move is refused if any stage change lands
+    between reading it and moving (production could leave and come back meanwhile).
+    """
     production = current(model_name, PRODUCTION)
     if production is None:
         raise RegistryError(f"model {model_name!r} has no production version to roll back")
-    previous = (production.run_metadata.get("promotion") or {}).get("previous_production")
+    entries = history(model_name)
+    previous = rollback_target(model_name, production, entries)
     if previous is None:
         raise RegistryError(
             f"production version {production.number} of {model_name!r} replaced no earlier version"
         )
-    target = get_version(model_name, previous)
-    apply(target, PRODUCTION, None, production, trigger="rollback")
-    return target
+    change_stage(
+        get_version(model_name, previous),
+        PRODUCTION,
+        trigger="rollback",
+        reason=f"rollback from version {production.number} to the version production had before",
+        expected_production=production.number,
+        expected_moves=ledger.next_seq(entries) - 1,
+    )
+    return get_version(model_name, previous)
+
+
+def archive(model_name: str, number: int) -> StageChange:
+    """Retire a version: archived in ZenML, no alias in MLflow (production included, if it was)."""
+    return change_stage(
+        get_version(model_name, number), ledger.ARCHIVED, trigger="archive", reason="archived"
+    )

@@ -15,7 +15,14 @@ from zenml.enums import ArtifactType
 
 from materializers import ClassifierMaterializer, HashedDataFrameMaterializer
 from registry.promotion import apply, judge, promote_by_hand, rollback
-from registry.stages import RegistryError, configure_mlflow, get_version, list_versions, set_stage
+from registry.stages import (
+    RegistryError,
+    check_invariants,
+    configure_mlflow,
+    get_version,
+    list_versions,
+    set_stage,
+)
 from tagger.behavior import MINIMUM_FUNCTIONALITY, BehaviorReport, CheckResult
 from tagger.config import PromotionPolicy, TrainConfig
 from tagger.data import LABELS, split, texts_of
@@ -209,6 +216,7 @@ def test_versions_move_through_stages_in_both_registries(model_name, good, weak,
     assert promoted["decision"]["production_score"] == pytest.approx(decision.production_score)
     rows = {row.number: row for row in list_versions(model_name)}
     assert rows[1].stage == "production" and rows[2].stage == "staging" and rows[3].stage == "-"
+    assert check_invariants(model_name) == []
 
 
 def test_manual_promotion_refuses_a_worse_version_unless_forced(model_name, good, weak, data):
@@ -231,6 +239,7 @@ def test_manual_promotion_refuses_a_worse_version_unless_forced(model_name, good
     assert restored.number == 1
     assert (_stage(model_name, 1), _stage(model_name, 2)) == ("production", "archived")
     assert _aliases(model_name) == {"production": 1}
+    assert check_invariants(model_name) == []
 
 
 def test_bad_requests_get_clear_errors(model_name, good, data):
@@ -267,6 +276,7 @@ def test_a_failed_zenml_update_leaves_mlflow_as_it_was(model_name, good, data, m
     assert _aliases(model_name) == {"production": 1}
     mlflow.set_tracking_uri(Client().active_stack.experiment_tracker.get_tracking_uri())
     assert int(MlflowClient().get_model_version_by_alias(model_name, "production").version) == 1
+    assert check_invariants(model_name) == []
 
 
 def test_a_candidate_from_other_data_is_judged_on_production_s_test_split(
