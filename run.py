@@ -11,6 +11,8 @@ Examples:
     python run.py models                            # versions, stages, metrics, MLflow runs
     python run.py promote --version 3 --stage production [--force]
     python run.py rollback                          # the previous production version is back
+    python run.py history                           # every stage change: when, who, why
+    python run.py archive --version 2
     python run.py eval-set register hard.csv hard-cases   # a pinned evaluation set
     python run.py deploy [--version 3 | --stage production] [--port 3000]
     python run.py serve-status
@@ -138,6 +140,25 @@ def promote(config: Path, number: int, stage: str, force: bool) -> None:
     from workflows import versions
 
     click.echo(versions.promote(number, stage, force, config))
+
+
+@cli.command(help="Retire a version: archived in ZenML, no alias left in MLflow.")
+@config_option()
+@click.option("--version", "number", type=int, required=True, help="model version number")
+@user_errors
+def archive(config: Path, number: int) -> None:
+    from workflows import versions
+
+    click.echo(versions.archive(number, config))
+
+
+@cli.command(help="Every stage change of the model: when, who, which version, from, to, why.")
+@config_option()
+@user_errors
+def history(config: Path) -> None:
+    from workflows import versions
+
+    click.echo("\n".join(versions.history_table(config)))
 
 
 @cli.command(help="Make the previous production version production again.")

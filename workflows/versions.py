@@ -31,13 +31,42 @@ def version_table(config: Path = TRAIN_CONFIG) -> list[str]:
 
 
 def promote(number: int, stage: str, force: bool = False, config: Path = TRAIN_CONFIG) -> str:
-    """Move a version by hand (refused when worse than production unless forced); what happened."""
+    """Move a version by hand (refused when worse than production on any evaluation set unless
+    forced); what happened, and the scores per set when production was compared."""
     from registry.promotion import promote_by_hand
 
     name = model_name(config)
     decision = promote_by_hand(name, number, stage, force, promotion_policy(config))
-    reason = f" ({decision.reason})" if decision else ""
-    return f"{name} version {number} is now {stage}{reason}"
+    if decision is not None and "nothing changed" in decision.reason:
+        return f"{name} {decision.reason}"
+    lines = [f"{name} version {number} is now {stage}"]
+    if decision is not None:
+        lines += [f"decision: {decision.reason}", *decision.table()]
+    return "\n".join(lines)
+
+
+def archive(number: int, config: Path = TRAIN_CONFIG) -> str:
+    from registry.promotion import archive as archive_version
+
+    name = model_name(config)
+    archive_version(name, number)
+    return f"{name} version {number} is archived"
+
+
+def history_table(config: Path = TRAIN_CONFIG) -> list[str]:
+    """Every stage change of the model, oldest first: who moved which version where, and why."""
+    from registry import history
+
+    lines = [
+        f"{'#':>3}  {'time (UTC)':<19}  {'user':<10}  {'version':>7}  {'move':<24}  {'trigger':<9}  reason"
+    ]
+    for entry in history(model_name(config)):
+        move = f"{entry['from_stage'] or '-'} -> {entry['to_stage']}"
+        lines.append(
+            f"{entry['seq']:>3}  {entry['time'][:19]:<19}  {entry['user'][:10]:<10}  "
+            f"{entry['version']:>7}  {move:<24}  {entry['trigger']:<9}  {entry['reason']}"
+        )
+    return lines
 
 
 def rollback(config: Path = TRAIN_CONFIG) -> str:
