@@ -186,3 +186,23 @@ def test_a_killed_train_is_closed_by_the_next_command_and_its_rerun_resumes(
         )  # the dead run's own or its cache
     versions = Client().list_model_versions(model).items
     assert [v.number for v in versions] == [rerun.model_version.number]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("zenml_stack")
+def test_history_records_every_stage_change_the_cli_makes(tmp_path: Path, tiny_params: dict):
+    config = _train_config(tmp_path, "history.yaml", "tagger-cli-history", tiny_params)
+    assert run_cli("train", "--config", str(config)).returncode == 0
+    moved = run_cli("promote", "--config", str(config), "--version", "1", "--stage", "staging")
+    assert moved.returncode == 0, moved.stderr[-2000:]
+    assert "tagger-cli-history version 1 is now staging" in moved.stdout
+    again = run_cli("promote", "--config", str(config), "--version", "1", "--stage", "staging")
+    assert "version 1 already is staging: nothing changed" in again.stdout
+
+    result = run_cli("history", "--config", str(config))
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [(row[0], row[3], row[4], row[6], row[7]) for row in rows] == [
+        ("1", "1", "-", "production", "automatic"),
+        ("2", "1", "production", "staging", "manual"),
+    ]
