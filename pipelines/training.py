@@ -30,7 +30,7 @@ def training_pipeline(
     behavior_suite: BehaviorSuite | None = None,
 ) -> None:
     dataset = load_data(dataset_loc)
-    report = validate_data(dataset)
+    report = validate_data(dataset, split=split)
     train_set, val_set, test_set = split_data(dataset, report, split)
     classifier = train_model(train_set, val_set, train_params, scaling)
     evaluation = evaluate_model(classifier, test_set)

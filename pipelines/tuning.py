@@ -16,6 +16,6 @@ def tuning_pipeline(
     tune_params: TuneConfig = TuneConfig(),
 ) -> None:
     dataset = load_data(dataset_loc)
-    report = validate_data(dataset)
+    report = validate_data(dataset, split=split)
     train_set, val_set, _ = split_data(dataset, report, split)
     tune_hyperparameters(train_set, val_set, train_params, tune_params)

@@ -15,7 +15,12 @@ from project.paths import DEFAULT_DATASET
 from steps.metadata import record_on_output
 from tagger import data
 from tagger.config import Split
-from tagger.validation import DataValidationError, ValidationReport, validate
+from tagger.validation import (
+    DataValidationError,
+    ValidationReport,
+    min_rows_for_split,
+    validate,
+)
 
 logger = get_logger(__name__)
 
@@ -57,10 +62,13 @@ def describe(df: pd.DataFrame, location: str) -> dict[str, MetadataType]:
 
 @step(output_materializers=ValidationReportMaterializer)
 def validate_data(
-    dataset: pd.DataFrame, with_labels: bool = True
+    dataset: pd.DataFrame, with_labels: bool = True, split: Split = Split()
 ) -> Annotated[ValidationReport, names.VALIDATION_REPORT]:
-    """Run the expectation suite; on failure keep the report as an artifact, then stop the run."""
-    report = validate(dataset, with_labels=with_labels)
+    """Run the expectation suite; on failure keep the report as an artifact, then stop the run.
+
+    Every tag needs enough rows for `split` to leave one in val and test."""
+    minimum = min_rows_for_split(split.val_size, split.test_size)
+    report = validate(dataset, with_labels=with_labels, min_rows_per_label=minimum)
     if not report.success:
         save_artifact(
             report, name=names.VALIDATION_REPORT, materializer=ValidationReportMaterializer

@@ -66,3 +66,9 @@ def test_train_and_evaluate_steps_track_to_mlflow(projects: pd.DataFrame, tiny_p
     report = evaluate_model(classifier, test_df)
     assert isinstance(report, EvaluationReport)
     assert report.overall.num_samples == len(test_df)
+
+
+def test_validate_data_asks_each_tag_for_enough_rows_for_the_split(projects: pd.DataFrame):
+    validate_data.entrypoint(projects, split=Split(val_size=0.05, test_size=0.2))  # 20 rows a tag
+    with pytest.raises(DataValidationError, match=r"fewer than 100 rows: .*mlops"):
+        validate_data.entrypoint(projects, split=Split(val_size=0.01, test_size=0.2))
