@@ -264,6 +264,15 @@ def test_the_reports_open_from_the_dag(page: Page, trained, tmp_path: Path):
         assert (tmp_path / f"{shot}.png").stat().st_size > 30_000
 
 
+def test_model_and_artifact_pages_are_zenml_pro(page: Page, server):
+    """What the README tells open-source users: these pages are upsells, the run page is not."""
+    url, _ = server
+    for section, command in (("models", "zenml model list"), ("artifacts", "zenml artifact list")):
+        page.goto(f"{url}/projects/default/{section}")
+        text = page.wait_for_text(["ZenML Pro", command], timeout=30)
+        assert MODEL not in text, section
+
+
 @pytest.fixture
 def mlflow_ui(server, trained, tmp_path: Path) -> Iterator[str]:
     """The MLflow UI on the backend the training run wrote to, as the README starts it."""
@@ -286,7 +295,8 @@ def mlflow_ui(server, trained, tmp_path: Path) -> Iterator[str]:
             "1",
         ],
         cwd=tmp_path,
-        env=env,
+        # its background job runner is for MLflow's GenAI features: two processes fewer to start
+        env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -300,9 +310,10 @@ def mlflow_ui(server, trained, tmp_path: Path) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
+        # uvicorn stops at once; the mlflow CLI around it can linger for seconds after
         os.killpg(ui.pid, signal.SIGTERM)
         try:
-            ui.wait(timeout=15)
+            ui.wait(timeout=3)
         except subprocess.TimeoutExpired:
             os.killpg(ui.pid, signal.SIGKILL)
             ui.wait()
@@ -312,7 +323,7 @@ def mlflow_ui(server, trained, tmp_path: Path) -> Iterator[str]:
 def _answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=5).ok
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):
         return False
 
 
