@@ -6,6 +6,8 @@ from materializers.reports import (
     BehaviorReportMaterializer,
     EvaluationReportMaterializer,
     ModelCardMaterializer,
+    PromotionReport,
+    PromotionReportMaterializer,
     ValidationReportMaterializer,
 )
 
@@ -15,5 +17,7 @@ __all__ = [
     "EvaluationReportMaterializer",
     "HashedDataFrameMaterializer",
     "ModelCardMaterializer",
+    "PromotionReport",
+    "PromotionReportMaterializer",
     "ValidationReportMaterializer",
 ]

@@ -1,10 +1,12 @@
-"""Stores the validation and evaluation reports as JSON, with an HTML view for the dashboard."""
+"""Stores the validation, evaluation, behavior and promotion reports as JSON, with an HTML view
+for the dashboard."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from zenml.enums import ArtifactType, VisualizationType
@@ -12,7 +14,12 @@ from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
-from materializers.visualizations import behavior_html, evaluation_html, validation_html
+from materializers.visualizations import (
+    behavior_html,
+    evaluation_html,
+    promotion_html,
+    validation_html,
+)
 from tagger.behavior import BehaviorReport
 from tagger.evaluation import EvaluationReport
 from tagger.model_card import ModelCard
@@ -74,6 +81,49 @@ class BehaviorReportMaterializer(_JsonReportMaterializer):
             "pass_rates": data.pass_rates(),
             "failed_checks": [f"{r.kind}/{r.case}" for r in data.failures()],
         }
+
+
+@dataclass(frozen=True)
+class PromotionReport:
+    """What promotion decided and the registry it left, as an artifact of the run: the
+    open-source dashboard opens a run's artifacts, while its model pages are ZenML Pro."""
+
+    model: str
+    candidate: int
+    previous_production: int | None  # the production version the decision was judged against
+    decision: dict[str, Any]  # tagger.promotion.Decision.to_dict()
+    versions: list[dict[str, Any]] = field(default_factory=list)  # registry.stages.VersionRow
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PromotionReport:
+        return cls(**data)
+
+
+def _promotion_view(report: PromotionReport) -> str:
+    return promotion_html(
+        report.model,
+        report.candidate,
+        report.previous_production,
+        report.decision,
+        report.versions,
+    )
+
+
+class PromotionReportMaterializer(_JsonReportMaterializer):
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (PromotionReport,)
+    render = staticmethod(_promotion_view)
+
+    def extract_metadata(self, data: PromotionReport) -> dict[str, MetadataType]:
+        metadata: dict[str, MetadataType] = {
+            "stage": data.decision.get("stage", "-"),
+            "candidate": data.candidate,
+        }
+        if data.previous_production is not None:
+            metadata["previous_production"] = data.previous_production
+        return metadata
 
 
 class ModelCardMaterializer(BaseMaterializer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from tagger.behavior import BehaviorReport
 from tagger.evaluation import EvaluationReport, Scores
@@ -130,3 +131,63 @@ def behavior_html(report: BehaviorReport) -> str:
     body = f"<p>{verdict}; {len(failed)} of {len(report.results)} checks failed ({rates})</p>"
     body += _table(["kind", "case", "text", "expected", "predicted", "confidence", "passed"], rows)
     return _page("Behavioral tests", body)
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def promotion_html(
+    model: str,
+    candidate: int,
+    previous_production: int | None,
+    decision: dict[str, Any],
+    versions: list[dict[str, Any]],
+) -> str:
+    """The registry as the promotion left it, for users of the open-source dashboard, which
+    shows a run's artifacts but not the model version pages (those are ZenML Pro)."""
+    stage = decision.get("stage", "-")
+    mark = "ok" if stage == "production" else "bad"
+    body = (
+        f"<p>Candidate: <b>{escape(model)} version {candidate}</b>; production before it: "
+        f"<b>{'none' if previous_production is None else f'version {previous_production}'}</b></p>"
+        f"<p>Decision: <span class='{mark}'>{escape(stage)}</span>: "
+        f"{escape(str(decision.get('reason', '-')))}</p>"
+    )
+    primary = decision.get("primary")
+    sets = [
+        [
+            escape(row["name"]) + (" <b>(primary)</b>" if row["name"] == primary else ""),
+            str(row["rows"]),
+            _score(row["candidate"]),
+            _score(row["production"]),
+            "-" if row["production"] is None else f"{row['candidate'] - row['production']:+.4f}",
+        ]
+        for row in decision.get("sets") or []
+    ]
+    metric = escape(str(decision.get("metric", "")))
+    body += f"<h3>Scores per evaluation set ({metric})</h3>" + _table(
+        ["evaluation set", "rows", "candidate", "production", "difference"], sets
+    )
+    for title, failures in (
+        ("Failed floors", decision.get("failed_floors") or []),
+        ("Failed behavior checks", decision.get("failed_behavior") or []),
+    ):
+        if failures:
+            items = "".join(f"<li>{escape(str(f))}</li>" for f in failures)
+            body += f"<h3>{title}</h3><ul class='bad'>{items}</ul>"
+    rows = [
+        [
+            f"<b>{v['number']} (this run)</b>" if v["number"] == candidate else str(v["number"]),
+            escape(v["stage"]),
+            escape(v["created"]),
+            _score(v["f1"]),
+            _score(v["accuracy"]),
+            escape(v["mlflow_run_id"] or "-"),
+        ]
+        for v in versions
+    ]
+    body += "<h3>Model versions after this promotion</h3>" + _table(
+        ["version", "stage", "created", "f1", "accuracy", "MLflow run"], rows
+    )
+    return _page(f"Promotion of {model} version {candidate}", body)

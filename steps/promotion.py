@@ -3,6 +3,7 @@ the new version's evaluation on that same data, and move the stage in ZenML and 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import pandas as pd
@@ -10,9 +11,10 @@ from zenml import get_step_context, step
 from zenml.client import Client
 from zenml.logger import get_logger
 
+from materializers import PromotionReport, PromotionReportMaterializer
 from project import names
 from registry.promotion import apply, judge
-from registry.stages import get_version
+from registry.stages import get_version, list_versions
 from tagger import model_card
 from tagger.behavior import BehaviorReport
 from tagger.config import PromotionPolicy
@@ -24,7 +26,10 @@ from tagger.model_card import ModelCard
 logger = get_logger(__name__)
 
 
-@step(enable_cache=False)
+@step(
+    enable_cache=False,
+    output_materializers={names.PROMOTION_REPORT: PromotionReportMaterializer},
+)
 def promote_model(
     classifier: TextClassifier,
     evaluation_report: EvaluationReport,
@@ -35,8 +40,13 @@ def promote_model(
 ) -> tuple[
     Annotated[str, names.STAGE],
     Annotated[dict[str, Any], names.PROMOTION_DECISION],
+    Annotated[PromotionReport, names.PROMOTION_REPORT],
 ]:
-    """Never cached: the answer depends on which version is in production right now."""
+    """Never cached: the answer depends on which version is in production right now.
+
+    The report shows the decision and the versions table on the run's page, where the
+    open-source dashboard can open it.
+    """
     model = get_step_context().model
     decision, production = judge(
         model.name,
@@ -51,7 +61,17 @@ def promote_model(
     for line in decision.table():
         logger.info(line)
     apply(get_version(model.name, model.number), decision.stage, decision, production, "automatic")
-    return decision.stage, decision.to_dict()
+    report = PromotionReport(
+        model=model.name,
+        candidate=model.number,
+        previous_production=production.number if production else None,
+        decision=decision.to_dict(),
+        versions=[
+            {**asdict(row), "created": row.created.isoformat(timespec="seconds")}
+            for row in list_versions(model.name)
+        ],
+    )
+    return decision.stage, report.decision, report
 
 
 @step(enable_cache=False)
