@@ -36,7 +36,7 @@ def training_pipeline(
     evaluation = evaluate_model(classifier, test_set)
     behavior = check_behavior(classifier, behavior_suite)
     recorded = record_model_version(dataset, classifier, evaluation)
-    _, decision, _ = promote_model(
+    _, promotion = promote_model(
         classifier, evaluation, behavior, dataset, test_set, promotion_policy, after=recorded
     )
-    write_model_card(evaluation, behavior, decision)
+    write_model_card(evaluation, behavior, promotion)

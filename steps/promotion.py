@@ -4,7 +4,7 @@ the new version's evaluation on that same data, and move the stage in ZenML and 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated
 
 import pandas as pd
 from zenml import get_step_context, step
@@ -39,7 +39,6 @@ def promote_model(
     policy: PromotionPolicy = PromotionPolicy(),
 ) -> tuple[
     Annotated[str, names.STAGE],
-    Annotated[dict[str, Any], names.PROMOTION_DECISION],
     Annotated[PromotionReport, names.PROMOTION_REPORT],
 ]:
     """Never cached: the answer depends on which version is in production right now.
@@ -71,14 +70,14 @@ def promote_model(
             for row in list_versions(model.name)
         ],
     )
-    return decision.stage, report.decision, report
+    return decision.stage, report
 
 
 @step(enable_cache=False)
 def write_model_card(
     evaluation_report: EvaluationReport,
     behavior_report: BehaviorReport,
-    promotion_decision: dict[str, Any],
+    promotion_report: PromotionReport,
 ) -> Annotated[ModelCard, names.MODEL_CARD]:
     """The card of this run's model version, from what the run recorded on it."""
     version = get_step_context().model_version
@@ -90,5 +89,5 @@ def write_model_card(
         recorded.get("training") or {},
         evaluation_report,
         behavior_report,
-        promotion_decision,
+        promotion_report.decision,
     )

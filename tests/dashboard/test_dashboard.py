@@ -45,7 +45,6 @@ ARTIFACTS = (
     names.BEHAVIOR_REPORT,
     names.RECORDED_KEYS,
     names.STAGE,
-    names.PROMOTION_DECISION,
     names.PROMOTION_REPORT,
     names.MODEL_CARD,
 )
