@@ -72,13 +72,13 @@ def _bad_inputs(directory: Path) -> dict[str, str]:
 
 
 def _first_error_line(output: str) -> str:
+    """The line a user reads first: the exception's message, or its first failed expectation."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     for index, line in enumerate(lines):
-        if line.startswith("Error:"):
-            rest = line.removeprefix("Error:").strip()
-            if rest.startswith("pipeline run") and index + 2 < len(lines):
-                return lines[index + 2]  # the failed step's first line of error
-            return rest
+        if re.match(r"^[\w.]+(Error|Exception): ", line):
+            message = line.split(": ", 1)[1]
+            detail = next((rest for rest in lines[index + 1 :] if rest.startswith("- ")), "")
+            return f"{message}: {detail[2:]}" if detail else message
     return lines[-1] if lines else ""
 
 
