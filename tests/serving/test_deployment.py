@@ -93,13 +93,14 @@ def test_a_deploy_that_cannot_start_fails_within_its_timeout(production: int):
 
 
 def test_batch_predictions_from_the_cli(production: int, projects: pd.DataFrame, tmp_path: Path):
+    trained_on = Client().get_model_version(MODEL, production).run_metadata["dataset"]
     new = projects.drop(columns=["tag"]).head(40)
     source = tmp_path / "new.csv"
     new.to_csv(source, index=False)
-    output = tmp_path / "predictions.json"
-    done = run_cli("predict", "--input", str(source), "--output", str(output))
+    written = tmp_path / "predictions.json"
+    done = run_cli("predict", "--input", str(source), "--output", str(written))
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = json.loads(output.read_text())
+    rows = json.loads(written.read_text())
     assert [str(r["id"]) for r in rows] == new["id"].tolist()
     assert {r["tag"] for r in rows} <= {
         "computer-vision",
@@ -111,6 +112,13 @@ def test_batch_predictions_from_the_cli(production: int, projects: pd.DataFrame,
     summary = step.run_metadata["predictions"]
     assert summary["rows"] == 40 and sum(summary["per_class"].values()) == 40
     assert 0.0 < summary["mean_confidence"] <= 1.0
+
+    # the predictions are inference records of the version, never its training data
+    version = Client().get_model_version(MODEL, production)
+    assert version.run_metadata["dataset"] == trained_on
+    inputs = version.get_artifact(names.INFERENCE_INPUT)
+    assert inputs.run_metadata["inference_input"]["source"] == str(source)
+    assert version.get_artifact(names.PREDICTIONS).load()["id"].tolist() == new["id"].tolist()
 
 
 def test_single_prediction_from_the_cli(production: int):
