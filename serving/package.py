@@ -2,24 +2,63 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
 import bentoml
 
-from project.paths import PROJECT_ROOT
+from project.paths import DEFAULT_DATASET, PROJECT_ROOT
 from serving.service import MODEL_NAME
+from tagger.config import Backend
 from tagger.model import TextClassifier
 
 SERVICE = "serving.service:TaggerService"
 
 
-def save_model(classifier: TextClassifier, zenml_version: int | None) -> bentoml.Model:
-    """A new version of the BentoML model the service loads, holding this bundle."""
-    labels = {"zenml_version": str(zenml_version)} if zenml_version is not None else {}
-    with bentoml.models.create(
-        MODEL_NAME,
-        labels=labels,
-        metadata={"labels": list(classifier.labels), "base_model": classifier.info.base_model},
-    ) as model:
-        classifier.save(model.path)
+def parity_texts() -> list[str]:
+    """The texts an ONNX export is checked on: the project's own data, shipped with the code."""
+    from tagger.data import read_csv, texts_of
+
+    return texts_of(read_csv(DEFAULT_DATASET))
+
+
+def save_model(
+    classifier: TextClassifier,
+    zenml_version: int | None,
+    backend: Backend = "torch",
+    texts: Sequence[str] | None = None,
+) -> bentoml.Model:
+    """A new version of the BentoML model the service loads, holding this bundle.
+
+    With the onnx backend the model also holds the ONNX export, and is only created once the
+    export answers as the bundle on `texts` (default: `parity_texts()`); else `ParityError`.
+    The backend is in the labels and metadata, where the service reads it.
+    """
+    labels = {"backend": backend}
+    if zenml_version is not None:
+        labels["zenml_version"] = str(zenml_version)
+    metadata = {
+        "labels": list(classifier.labels),
+        "base_model": classifier.info.base_model,
+        "backend": backend,
+    }
+    with tempfile.TemporaryDirectory(prefix="tagger-bundle-") as tmp:
+        bundle = Path(tmp) / "bundle"
+        if backend == "onnx":
+            from tagger.onnx_backend import export_checked
+
+            parity = export_checked(classifier, bundle, parity_texts() if texts is None else texts)
+            metadata["onnx_parity"] = {
+                "rows": parity.rows,
+                "max_abs_diff": parity.max_abs_diff,
+                "argmax_mismatches": parity.argmax_mismatches,
+            }
+        else:
+            classifier.save(bundle)
+        with bentoml.models.create(MODEL_NAME, labels=labels, metadata=metadata) as model:
+            shutil.copytree(bundle, model.path, dirs_exist_ok=True)
     return bentoml.models.get(model.tag)
 
 
@@ -49,12 +88,14 @@ RUNTIME_PACKAGES = (
     "bentoml",
     "setuptools",
 )
+BACKEND_PACKAGES: dict[str, tuple[str, ...]] = {"torch": (), "onnx": ("onnxruntime",)}
 
 
-def runtime_requirements() -> list[str]:
-    """The Bento's pins: the project's own pins for what the service imports."""
+def runtime_requirements(backend: Backend = "torch") -> list[str]:
+    """The Bento's pins: the project's own pins for what the service imports on `backend`."""
     import re
     import tomllib
 
+    wanted = {*RUNTIME_PACKAGES, *BACKEND_PACKAGES[backend]}
     pins = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    return [pin for pin in pins if re.split(r"[\[<>=~! ]", pin, maxsplit=1)[0] in RUNTIME_PACKAGES]
+    return [pin for pin in pins if re.split(r"[\[<>=~! ]", pin, maxsplit=1)[0] in wanted]

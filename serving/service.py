@@ -1,7 +1,9 @@
 """BentoML service for the project tagger (BentoML's class-based `@bentoml.service` style).
 
 The model is the BentoML model `project-tagger` holding one `TextClassifier` bundle (plain files,
-no pickle). A Bento pins the version that was latest when it was built and carries only that one.
+no pickle), and with the onnx backend its ONNX export beside it; the model's `backend` metadata
+says which one serves. A Bento pins the version that was latest when it was built and carries only
+that one.
 
     POST /predict   {"title": "...", "description": "..."}   or   {"projects": [{...}, ...]}
                     optional "threshold": below it the answer is "other"
@@ -24,7 +26,7 @@ from serving import bentoml_internals
 from serving.contract import RequestContract
 from tagger.data import join_text
 from tagger.inference import choose_tag
-from tagger.model import TextClassifier
+from tagger.onnx_backend import load_classifier
 
 MODEL_NAME = "project-tagger"
 MAX_ITEMS = 64
@@ -103,7 +105,9 @@ class TaggerModel:
     model = bentoml.models.BentoModel(f"{MODEL_NAME}:latest")
 
     def __init__(self) -> None:
-        self.classifier = TextClassifier.load(self.model.path)
+        # models saved before there was a choice hold only the torch bundle
+        self.backend = self.model.info.metadata.get("backend", "torch")
+        self.classifier = load_classifier(self.model.path, self.backend)
 
     @bentoml.api(batchable=True, max_batch_size=MAX_ITEMS, max_latency_ms=MAX_LATENCY_MS)
     def classify(self, texts: list[str]) -> list[list[float]]:
@@ -117,6 +121,7 @@ class TaggerModel:
             "zenml_model_version": self.model.info.labels.get("zenml_version"),
             "labels": list(self.classifier.labels),
             "base_model": self.classifier.info.base_model,
+            "backend": self.backend,
         }
 
 

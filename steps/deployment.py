@@ -14,6 +14,7 @@ from zenml.utils import source_utils
 from project import names
 from serving import deployer, package
 from serving.service import to_prediction
+from tagger.config import Backend
 from tagger.data import join_text
 from tagger.model import TextClassifier
 
@@ -30,12 +31,29 @@ SMOKE_PROJECTS = [
 
 
 @step
-def build_bento(classifier: TextClassifier) -> Annotated[bentoml.Bento, names.BENTO]:
-    """The Bento carries the service code, the bundle files and the project's pins."""
+def build_bento(
+    classifier: TextClassifier, backend: Backend = "torch"
+) -> Annotated[bentoml.Bento, names.BENTO]:
+    """The Bento carries the service code, the bundle files and the project's pins.
+
+    With the onnx backend it also carries the ONNX export, and the build fails unless that
+    export answers as the bundle (same tags, probabilities within 1e-4) on the project's data.
+    """
     version = get_step_context().model_version
-    model = package.save_model(classifier, zenml_version=version.number if version else None)
-    built = package.build_bento(model, package.runtime_requirements())
-    logger.info("built Bento %s with model %s", built.tag, model.tag)
+    model = package.save_model(
+        classifier, zenml_version=version.number if version else None, backend=backend
+    )
+    built = package.build_bento(model, package.runtime_requirements(backend))
+    parity = model.info.metadata.get("onnx_parity")
+    logger.info(
+        "built Bento %s with model %s (%s backend%s)",
+        built.tag,
+        model.tag,
+        backend,
+        f", ONNX parity on {parity['rows']} texts: max diff {parity['max_abs_diff']:.1e}"
+        if parity
+        else "",
+    )
     return built
 
 

@@ -22,6 +22,9 @@ METRIC_GOALS: dict[str, Literal["min", "max"]] = {
     "val_f1": "max",
     "val_accuracy": "max",
 }
+# what runs the classifier when serving and in batch inference (tagger.onnx_backend)
+Backend = Literal["torch", "onnx"]
+BACKENDS: tuple[Backend, ...] = ("torch", "onnx")
 Monitor = Literal["val_loss", "val_f1", "val_accuracy"]
 SearchKind = Literal["loguniform", "uniform", "choice"]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from tagger.data import texts_of
-from tagger.model import TextClassifier
+from tagger.model import Classifier
 
 FALLBACK_TAG = "other"
 
@@ -25,7 +25,7 @@ def choose_tag(
 
 
 def predict_frame(
-    classifier: TextClassifier, df: pd.DataFrame, threshold: float = 0.0, batch_size: int = 64
+    classifier: Classifier, df: pd.DataFrame, threshold: float = 0.0, batch_size: int = 64
 ) -> pd.DataFrame:
     """Below `threshold` confidence the tag is "other", as the service answers."""
     probs = classifier.predict_proba(texts_of(df), batch_size=batch_size)

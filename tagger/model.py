@@ -7,6 +7,8 @@ materializer, the Bento and a notebook all load the very same thing, and nothing
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,7 +47,46 @@ class BundleInfo:
         return cls(tuple(data["labels"]), int(data["max_length"]), str(data["base_model"]))
 
 
-class TextClassifier:
+def predict_in_length_order(
+    texts: list[str], batch_size: int, n_labels: int, batch_proba: Callable[[list[str]], np.ndarray]
+) -> np.ndarray:
+    """Class probabilities of `texts`, batched in length order and put back in input order.
+
+    Each batch pads to similar lengths: on short, uneven texts that is most of the inference speed.
+    """
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    probs = np.empty((len(texts), n_labels), dtype=np.float32)
+    for start in range(0, len(texts), batch_size):
+        index = order[start : start + batch_size]
+        probs[index] = batch_proba([texts[i] for i in index])
+    return probs
+
+
+class Classifier(ABC):
+    """What the service, batch inference and the CLI need of a classifier, whatever runs it."""
+
+    info: BundleInfo
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.info.labels
+
+    @abstractmethod
+    def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Class probabilities, shape (len(texts), len(labels)), in input order."""
+
+    def predict(self, texts: list[str], batch_size: int = 64) -> list[str]:
+        if not texts:
+            return []
+        return [self.labels[i] for i in self.predict_proba(texts, batch_size).argmax(axis=1)]
+
+    def predict_project(self, title: str, description: str = "") -> dict[str, float]:
+        """Per-tag probabilities for one project, in label order."""
+        probs = self.predict_proba([join_text(title, description)])[0]
+        return dict(zip(self.labels, probs.tolist(), strict=True))
+
+
+class TextClassifier(Classifier):
     """A fine-tuned sequence classifier that predicts a tag from a project's title and description."""
 
     def __init__(
@@ -54,10 +95,6 @@ class TextClassifier:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.info = info
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return self.info.labels
 
     @classmethod
     def from_base(
@@ -103,26 +140,9 @@ class TextClassifier:
 
     @torch.inference_mode()
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """Class probabilities, shape (len(texts), len(labels)).
-
-        Texts are batched in length order so each batch pads to similar lengths, then put back
-        in input order: on short, uneven texts that is most of the inference speed.
-        """
         self.model.eval()
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        probs = np.empty((len(texts), len(self.labels)), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            index = order[start : start + batch_size]
-            logits = self.model(**self.encode([texts[i] for i in index])).logits
-            probs[index] = torch.softmax(logits.float(), dim=-1).numpy()
-        return probs
+        return predict_in_length_order(texts, batch_size, len(self.labels), self._batch_proba)
 
-    def predict(self, texts: list[str], batch_size: int = 64) -> list[str]:
-        if not texts:
-            return []
-        return [self.labels[i] for i in self.predict_proba(texts, batch_size).argmax(axis=1)]
-
-    def predict_project(self, title: str, description: str = "") -> dict[str, float]:
-        """Per-tag probabilities for one project, in label order."""
-        probs = self.predict_proba([join_text(title, description)])[0]
-        return dict(zip(self.labels, probs.tolist(), strict=True))
+    def _batch_proba(self, texts: list[str]) -> np.ndarray:
+        logits = self.model(**self.encode(texts)).logits
+        return torch.softmax(logits.float(), dim=-1).numpy()

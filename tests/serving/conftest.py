@@ -7,9 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import bentoml
 import pytest
 
 from project.waiting import wait_for_http
@@ -38,12 +41,11 @@ def classifier(projects, tiny_params) -> TextClassifier:
     return train_on_frames(TrainConfig.model_validate(tiny_params), train_df, val_df).classifier
 
 
-@pytest.fixture(scope="session")
-def served(classifier: TextClassifier, tmp_path_factory: pytest.TempPathFactory):
-    bento = build_bento(save_model(classifier, zenml_version=7), REQUIREMENTS)
+@contextmanager
+def serve(bento: bentoml.Bento, log: Path) -> Iterator[Served]:
+    """`bentoml serve` of `bento` on a free port until the block ends."""
     port = free_port()
     # the server logs every request: a file, never an unread pipe that would fill up and block it
-    log = tmp_path_factory.mktemp("bento") / "serve.log"
     process = subprocess.Popen(
         [BIN / "bentoml", "serve", str(bento.tag), "--port", str(port), "--host", "127.0.0.1"],
         env={**os.environ, "TAGGER_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)},
@@ -61,6 +63,13 @@ def served(classifier: TextClassifier, tmp_path_factory: pytest.TempPathFactory)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def served(classifier: TextClassifier, tmp_path_factory: pytest.TempPathFactory):
+    bento = build_bento(save_model(classifier, zenml_version=7), REQUIREMENTS)
+    with serve(bento, tmp_path_factory.mktemp("bento") / "serve.log") as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

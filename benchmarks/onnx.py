@@ -1,0 +1,207 @@
+"""ONNX Runtime against eager PyTorch for the MiniLM-L6 classifier (issue: speed where users wait).
+
+- in process: `OnnxClassifier` vs `TextClassifier` (same tokenizer, same length-sorted batching)
+  at batch 1 (p50 latency, samples/s) and batch 32 (samples/s);
+- served: a Bento of each backend under `bentoml serve` at concurrency 1 and 32 (one project per
+  request), against the raw eager forward of the same run (batch 1 and 32);
+- with `--int8`: `onnxruntime.quantization.quantize_dynamic` of the export, its speed and its test
+  weighted F1 against the float export on Made-With-ML. That needs a classifier fine-tuned on
+  ../shared's dataset (the default recipe, minutes on 2 cores), so it is opt-in; without `--int8`
+  (or without the dataset) a fresh head on MiniLM-L6 is timed, which runs at the same speed.
+
+    python -m benchmarks.onnx [--int8]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.env import PROJECT_ROOT, SHARED_DATASET, save_results
+from benchmarks.serving import _load, _projects, _raw
+from stacks.sandbox import free_port
+
+REQUESTS = 1000
+LEVELS = (1, 32)
+BS1_TEXTS = 300
+# the largest F1 drop that would make int8 worth offering as a backend
+INT8_MAX_F1_DROP = 0.005
+
+
+def _classifier(fine_tune: bool):
+    """A fine-tuned classifier and its test frame (Made-With-ML), or a fresh head and None."""
+    from tagger.config import DEFAULT_BASE_MODEL, Split, TrainConfig
+    from tagger.data import LABELS, read_csv, split
+    from tagger.distributed import train_on_frames
+    from tagger.model import TextClassifier
+
+    if not (fine_tune and SHARED_DATASET.exists()):
+        return TextClassifier.from_base(DEFAULT_BASE_MODEL, LABELS, 128), None
+    cut = Split()
+    train_df, val_df, test_df = split(
+        read_csv(SHARED_DATASET), val_size=cut.val_size, test_size=cut.test_size, seed=cut.seed
+    )
+    return train_on_frames(TrainConfig(), train_df, val_df).classifier, test_df
+
+
+def _in_process(classifier, texts: list[str], batch: int) -> dict:
+    """samples/s over `texts`; at batch 1 also the p50 and p99 of single-text calls."""
+    classifier.predict_proba(texts[:64], batch_size=batch)  # warm-up
+    if batch == 1:
+        latencies = []
+        for text in texts[:BS1_TEXTS]:
+            started = time.perf_counter()
+            classifier.predict_proba([text], batch_size=1)
+            latencies.append((time.perf_counter() - started) * 1000)
+        return {
+            "sps": len(latencies) / (sum(latencies) / 1000),
+            "p50_ms": float(np.percentile(latencies, 50)),
+            "p99_ms": float(np.percentile(latencies, 99)),
+        }
+    started = time.perf_counter()
+    classifier.predict_proba(texts, batch_size=batch)
+    return {"sps": len(texts) / (time.perf_counter() - started)}
+
+
+def _served(classifier, backend: str, projects: list[dict]) -> dict:
+    from project.waiting import wait_for_http
+    from serving.package import build_bento, runtime_requirements, save_model
+
+    model = save_model(classifier, zenml_version=None, backend=backend)
+    bento = build_bento(model, runtime_requirements(backend))
+    port = free_port()
+    command = [Path(sys.executable).parent / "bentoml", "serve", str(bento.tag)]
+    server = subprocess.Popen(
+        [*command, "--port", str(port), "--host", "127.0.0.1"],
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/predict"
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/readyz", 180, server)
+        asyncio.run(_load(url, projects, 8, 200))  # warm-up
+        return {f"c{c}": asyncio.run(_load(url, projects, c, REQUESTS)) for c in LEVELS}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def _weighted_f1(classifier, test_df) -> float:
+    from sklearn.metrics import f1_score
+
+    from tagger.data import texts_of
+
+    return float(
+        f1_score(test_df["tag"], classifier.predict(texts_of(test_df)), average="weighted")
+    )
+
+
+def _int8(bundle: Path, onnx, torch_classifier, test_df, texts: list[str]) -> dict:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from tagger.onnx_backend import ONNX_FILE, OnnxClassifier, compare
+
+    quantize_dynamic(bundle / ONNX_FILE, bundle / "model.int8.onnx", weight_type=QuantType.QInt8)
+    int8 = OnnxClassifier.load(bundle, model_file="model.int8.onnx")
+    f1_float, f1_int8 = _weighted_f1(onnx, test_df), _weighted_f1(int8, test_df)
+    return {
+        "test_rows": len(test_df),
+        "f1_torch": _weighted_f1(torch_classifier, test_df),
+        "f1_onnx": f1_float,
+        "f1_int8": f1_int8,
+        "f1_drop": f1_float - f1_int8,
+        "selectable": f1_float - f1_int8 <= INT8_MAX_F1_DROP,
+        "parity_vs_torch": asdict(compare(torch_classifier, int8, texts)),
+        "bs1": _in_process(int8, texts, 1),
+        "bs32": _in_process(int8, texts, 32),
+        "file_mb": {
+            name: (bundle / name).stat().st_size / 2**20 for name in (ONNX_FILE, "model.int8.onnx")
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    from tagger.data import join_text
+    from tagger.onnx_backend import OnnxClassifier, export_checked
+
+    with_int8 = "--int8" in (sys.argv[1:] if argv is None else argv)
+    started = time.perf_counter()
+    classifier, test_df = _classifier(fine_tune=with_int8)
+    projects = _projects()
+    texts = [join_text(p["title"], p["description"]) for p in projects]
+    results: dict = {"rows": len(texts), "setup_s": time.perf_counter() - started}
+
+    with tempfile.TemporaryDirectory(prefix="tagger-onnx-bench-") as tmp:
+        bundle = Path(tmp) / "bundle"
+        started = time.perf_counter()
+        parity = export_checked(classifier, bundle, texts)
+        results["export_and_check_s"] = time.perf_counter() - started
+        results["parity"] = asdict(parity)
+        onnx = OnnxClassifier.load(bundle)
+        results["in_process"] = {
+            f"bs{b}": {
+                "torch": _in_process(classifier, texts, b),
+                "onnx": _in_process(onnx, texts, b),
+            }
+            for b in (1, 32)
+        }
+        if test_df is not None:
+            results["int8"] = _int8(bundle, onnx, classifier, test_df, texts)
+
+    results["served"] = {b: _served(classifier, b, projects) for b in ("torch", "onnx")}
+    results["raw_eager"] = {f"c{c}": _raw(classifier, texts, c) for c in LEVELS}
+    save_results("onnx-int8" if with_int8 else "onnx", results)
+    print_rows(results)
+
+
+def print_rows(results: dict) -> None:
+    """The README's table rows."""
+    print("| measurement | ours | baseline | ratio |\n|---|---|---|---|")
+    for b in ("bs1", "bs32"):
+        o, t = results["in_process"][b]["onnx"], results["in_process"][b]["torch"]
+        extra = (
+            f" (p50 {o['p50_ms']:.1f} ms vs {t['p50_ms']:.1f} ms)"
+            if b == "bs1"
+            else " (length-sorted)"
+        )
+        print(
+            f"| in-process samples/s, batch {b[2:]}{extra}: ONNX Runtime vs eager PyTorch "
+            f"| {o['sps']:.1f} | {t['sps']:.1f} | {o['sps'] / t['sps']:.2f} |"
+        )
+    for c in LEVELS:
+        raw = results["raw_eager"][f"c{c}"]
+        for backend in ("onnx", "torch"):
+            s = results["served"][backend][f"c{c}"]
+            print(
+                f"| served requests/s, {backend} backend, concurrency {c} (p50 {s['p50_ms']:.1f} ms, "
+                f"p99 {s['p99_ms']:.1f} ms; {s['failures']} failed of {s['requests']:,}) vs raw eager "
+                f"forward, batch {c} | {s['rps']:.1f} | {raw['rps']:.1f} | {s['rps'] / raw['rps']:.2f} |"
+            )
+    if "int8" in results:
+        q = results["int8"]
+        print(
+            f"| test weighted F1, Made-With-ML ({q['test_rows']} rows): int8 ONNX vs float ONNX "
+            f"(torch {q['f1_torch']:.3f}; drop {q['f1_drop']:.3f}) "
+            f"| {q['f1_int8']:.3f} | {q['f1_onnx']:.3f} | {q['f1_int8'] / q['f1_onnx']:.3f} |"
+        )
+        o = results["in_process"]["bs1"]["onnx"]
+        print(
+            f"| in-process samples/s, batch 1: int8 ONNX vs float ONNX "
+            f"| {q['bs1']['sps']:.1f} | {o['sps']:.1f} | {q['bs1']['sps'] / o['sps']:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

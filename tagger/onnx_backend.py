@@ -1,0 +1,212 @@
+"""The classifier on ONNX Runtime: exported from a `TextClassifier` bundle, checked against it.
+
+The ONNX file sits in the bundle's directory beside the safetensors weights, so one directory
+serves either backend and the tokenizer, labels and max length are the bundle's own.
+onnxruntime is imported only where a session is made: a torch-only deployment does not need it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from tagger.config import BACKENDS, Backend
+from tagger.model import (
+    BUNDLE_FILE,
+    BundleInfo,
+    Classifier,
+    TextClassifier,
+    predict_in_length_order,
+)
+
+ONNX_FILE = "model.onnx"
+# the TorchScript exporter writes opsets up to 20, all of which onnxruntime 1.31 runs; 17 is the
+# first with LayerNormalization as one op, and older runtimes run it too
+OPSET = 17
+PARITY_TOLERANCE = 1e-4
+
+
+class ParityError(RuntimeError):
+    """The exported model does not answer as the bundle it came from."""
+
+
+@dataclass(frozen=True)
+class Parity:
+    rows: int
+    max_abs_diff: float
+    argmax_mismatches: int
+
+    @property
+    def holds(self) -> bool:
+        return self.argmax_mismatches == 0 and self.max_abs_diff <= PARITY_TOLERANCE
+
+
+def export_onnx(bundle_dir: str | Path, path: str | Path | None = None) -> Path:
+    """Write the bundle's model as ONNX with dynamic batch and sequence axes; the file's path.
+
+    The model is reloaded with eager attention, which traces to plain ops whatever the attention
+    default of the installed transformers. Graph inputs are positional in the tokenizer's order:
+    naming them in another order than the model takes them gives a graph that runs and answers
+    wrongly (logits off by ~0.05 on MiniLM), which only a parity check notices.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    bundle_dir = Path(bundle_dir)
+    path = Path(path) if path is not None else bundle_dir / ONNX_FILE
+    model = AutoModelForSequenceClassification.from_pretrained(
+        bundle_dir, attn_implementation="eager"
+    ).eval()
+    tokenizer = AutoTokenizer.from_pretrained(bundle_dir)
+    names = list(tokenizer.model_input_names)
+    # rows of different lengths, so the traced mask path is the padded one
+    example = tokenizer(["an example", "a longer example text to pad the first"], padding=True)
+    inputs = tuple(torch.tensor(example[name]) for name in names)
+
+    class Logits(torch.nn.Module):
+        """Positional inputs in the tokenizer's order, so the graph's input names are right."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            return self.model(**dict(zip(names, tensors, strict=True))).logits
+
+    with torch.inference_mode():
+        torch.onnx.export(
+            Logits().eval(),
+            inputs,
+            str(path),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes={
+                **{name: {0: "batch", 1: "sequence"} for name in names},
+                "logits": {0: "batch"},
+            },
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    return path
+
+
+class OnnxClassifier(Classifier):
+    """The bundle's tokenizer and labels in front of an ONNX Runtime session."""
+
+    def __init__(
+        self,
+        session,  # onnxruntime.InferenceSession
+        tokenizer: PreTrainedTokenizerBase,
+        info: BundleInfo,
+    ) -> None:
+        self.session = session
+        self.tokenizer = tokenizer
+        self.info = info
+        self.input_names = [i.name for i in session.get_inputs()]
+
+    @classmethod
+    def load(
+        cls, directory: str | Path, model_file: str = ONNX_FILE, threads: int | None = None
+    ) -> OnnxClassifier:
+        import onnxruntime as ort
+
+        directory = Path(directory)
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        session = ort.InferenceSession(
+            str(directory / model_file), options, providers=["CPUExecutionProvider"]
+        )
+        info = BundleInfo.from_dict(json.loads((directory / BUNDLE_FILE).read_text()))
+        return cls(session, AutoTokenizer.from_pretrained(directory), info)
+
+    def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        return predict_in_length_order(texts, batch_size, len(self.labels), self._batch_proba)
+
+    def _batch_proba(self, texts: list[str]) -> np.ndarray:
+        encoded = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.info.max_length,
+            return_tensors="np",
+        )
+        feed = {name: encoded[name].astype(np.int64) for name in self.input_names}
+        (logits,) = self.session.run(["logits"], feed)
+        return _softmax(logits.astype(np.float32))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def compare(
+    reference: Classifier, candidate: Classifier, texts: Sequence[str], batch_size: int = 64
+) -> Parity:
+    """How far `candidate`'s probabilities are from `reference`'s on the same texts."""
+    if reference.labels != candidate.labels:
+        raise ParityError(f"labels differ: {reference.labels} vs {candidate.labels}")
+    expected = reference.predict_proba(list(texts), batch_size)
+    actual = candidate.predict_proba(list(texts), batch_size)
+    return Parity(
+        rows=len(texts),
+        max_abs_diff=float(np.abs(expected - actual).max()) if len(texts) else 0.0,
+        argmax_mismatches=int((expected.argmax(axis=1) != actual.argmax(axis=1)).sum()),
+    )
+
+
+def export_checked(
+    classifier: TextClassifier, directory: str | Path, texts: Sequence[str]
+) -> Parity:
+    """Save the bundle and its ONNX export in `directory`; raise `ParityError` unless they agree.
+
+    Agreement: the same tag on every text and probabilities within `PARITY_TOLERANCE`.
+    """
+    if not texts:
+        raise ValueError("a parity check needs texts")
+    directory = Path(directory)
+    classifier.save(directory)
+    export_onnx(directory)
+    parity = compare(classifier, OnnxClassifier.load(directory), texts)
+    if not parity.holds:
+        raise ParityError(
+            f"the ONNX export differs from the torch bundle on {parity.rows} texts: "
+            f"{parity.argmax_mismatches} different tags, max probability difference "
+            f"{parity.max_abs_diff:.2e} (allowed {PARITY_TOLERANCE:.0e})"
+        )
+    return parity
+
+
+def load_classifier(directory: str | Path, backend: Backend) -> Classifier:
+    """The bundle in `directory` on the chosen backend (onnx needs the exported file there)."""
+    if backend == "torch":
+        return TextClassifier.load(directory)
+    if backend == "onnx":
+        return OnnxClassifier.load(directory)
+    raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+
+
+def on_backend(
+    classifier: TextClassifier,
+    backend: Backend,
+    directory: str | Path,
+    texts: Sequence[str],
+    parity_rows: int = 256,
+) -> tuple[Classifier, Parity | None]:
+    """`classifier` as it runs on `backend`; an ONNX export goes to `directory`, checked first.
+
+    The check runs on up to `parity_rows` of `texts`: on all of them it would cost a torch pass
+    over the whole batch, which is what the export is meant to save.
+    """
+    if backend == "torch":
+        return classifier, None
+    if backend != "onnx":
+        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+    parity = export_checked(classifier, directory, list(texts)[:parity_rows])
+    return OnnxClassifier.load(directory), parity
