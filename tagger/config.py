@@ -65,8 +65,6 @@ class TrainConfig(Settings):
     dropout: float | None = Field(None, ge=0, lt=1)
     grad_clip: float = Field(1.0, gt=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
-    # training-loss weight per label (1 for a label not named); None: every sample counts alike
-    class_weights: dict[str, float] | None = None
     seed: int = 1234
 
     @field_validator("labels")
@@ -75,15 +73,6 @@ class TrainConfig(Settings):
         if len(set(labels)) != len(labels):
             raise ValueError(f"labels must be distinct, got {list(labels)}")
         return labels
-
-    @model_validator(mode="after")
-    def _weights_name_labels(self) -> TrainConfig:
-        weights = self.class_weights or {}
-        if unknown := sorted(set(weights) - set(self.labels)):
-            raise ValueError(f"class_weights names labels not in {list(self.labels)}: {unknown}")
-        if bad := sorted(label for label, weight in weights.items() if weight <= 0):
-            raise ValueError(f"class_weights must be positive: {bad}")
-        return self
 
 
 class Scaling(Settings):

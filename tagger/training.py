@@ -171,7 +171,6 @@ class TrainingState:
     device: torch.device
     rank: int
     world: int
-    class_weight: torch.Tensor | None = None  # per label index, on `device`
 
 
 def train_epoch(
@@ -184,10 +183,7 @@ def train_epoch(
         batch = data.batch(index, run.device)
         targets = batch.pop("labels")
         loss = torch.nn.functional.cross_entropy(
-            run.net(**batch).logits,
-            targets,
-            weight=run.class_weight,
-            label_smoothing=run.config.label_smoothing,
+            run.net(**batch).logits, targets, label_smoothing=run.config.label_smoothing
         )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(run.net.parameters(), run.config.grad_clip)
@@ -247,12 +243,7 @@ def train(
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(config.warmup_ratio * total_steps), total_steps
     )
-    class_weight = None
-    if config.class_weights:
-        class_weight = torch.tensor(
-            [config.class_weights.get(label, 1.0) for label in classifier.labels], device=device
-        )
-    run = TrainingState(config, net, optimizer, scheduler, device, rank, world, class_weight)
+    run = TrainingState(config, net, optimizer, scheduler, device, rank, world)
     stopping = EarlyStopping(config.monitor, config.patience)
     result = TrainResult(classifier)
     seen, train_seconds = 0, 0.0
