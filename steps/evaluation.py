@@ -12,7 +12,14 @@ from project import names
 from project.paths import BEHAVIOR_CONFIG
 from steps.metadata import record_on_output
 from tagger.behavior import BehaviorReport, BehaviorSuite, run_suite
-from tagger.evaluation import EvaluationReport, evaluate
+from tagger.evaluation import (
+    BOOTSTRAP_CONFIDENCE,
+    BOOTSTRAP_RESAMPLES,
+    F1_CI_HIGH,
+    F1_CI_LOW,
+    EvaluationReport,
+    evaluate,
+)
 from tagger.model import TextClassifier
 
 
@@ -20,10 +27,22 @@ from tagger.model import TextClassifier
 def evaluate_model(
     classifier: TextClassifier, test_set: pd.DataFrame
 ) -> Annotated[EvaluationReport, names.EVALUATION_REPORT]:
+    """Score the test split; the metrics carry a 95% bootstrap interval of the F1
+    (`f1_ci_low`, `f1_ci_high`), so two versions whose F1s differ by less than that width
+    may differ by the rows drawn alone (README, Benchmarks)."""
     report = evaluate(classifier, test_set)
     metrics = report.metrics()
     mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
-    record_on_output({"metrics": metrics})
+    metadata: dict = {"metrics": metrics}
+    if F1_CI_LOW in report.extra:  # an empty test split has no interval
+        metadata["f1_interval"] = {
+            "low": report.extra[F1_CI_LOW],
+            "high": report.extra[F1_CI_HIGH],
+            "confidence": BOOTSTRAP_CONFIDENCE,
+            "resamples": BOOTSTRAP_RESAMPLES,
+            "rows": report.overall.num_samples,
+        }
+    record_on_output(metadata)
     return report
 
 

@@ -66,6 +66,12 @@ def test_train_and_evaluate_steps_track_to_mlflow(projects: pd.DataFrame, tiny_p
     report = evaluate_model(classifier, test_df)
     assert isinstance(report, EvaluationReport)
     assert report.overall.num_samples == len(test_df)
+    step_run = (
+        Client().list_run_steps(name="evaluate_model", sort_by="desc:created", size=1).items[0]
+    )
+    interval = step_run.run_metadata["f1_interval"]
+    assert 0 <= interval["low"] <= interval["high"] <= 1
+    assert step_run.run_metadata["metrics"]["f1_ci_low"] == interval["low"]
 
 
 def test_validate_data_asks_each_tag_for_enough_rows_for_the_split(projects: pd.DataFrame):
