@@ -10,7 +10,7 @@ from pathlib import Path
 import bentoml
 
 from project.paths import DEFAULT_DATASET, PROJECT_ROOT
-from serving.service import MODEL_NAME
+from serving.service import MODEL_CARD_FILE, MODEL_NAME
 from tagger.config import Backend
 from tagger.model import TextClassifier
 
@@ -29,12 +29,14 @@ def save_model(
     zenml_version: int | None,
     backend: Backend = "torch",
     texts: Sequence[str] | None = None,
+    model_card: str | None = None,
 ) -> bentoml.Model:
     """A new version of the BentoML model the service loads, holding this bundle.
 
     With the onnx backend the model also holds the ONNX export, and is only created once the
     export answers as the bundle on `texts` (default: `parity_texts()`); else `ParityError`.
-    The backend is in the labels and metadata, where the service reads it.
+    The backend is in the labels and metadata, where the service reads it; the version's model
+    card (Markdown) travels beside the bundle, and `/metadata` returns it.
     """
     labels = {"backend": backend}
     if zenml_version is not None:
@@ -57,6 +59,8 @@ def save_model(
             }
         else:
             classifier.save(bundle)
+        if model_card is not None:
+            (bundle / MODEL_CARD_FILE).write_text(model_card)
         with bentoml.models.create(MODEL_NAME, labels=labels, metadata=metadata) as model:
             shutil.copytree(bundle, model.path, dirs_exist_ok=True)
     return bentoml.models.get(model.tag)

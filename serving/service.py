@@ -17,6 +17,7 @@ one-line reason and the OpenAPI spec at /docs.json describes exactly what is acc
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
@@ -29,6 +30,7 @@ from tagger.inference import choose_tag
 from tagger.onnx_backend import load_classifier
 
 MODEL_NAME = "project-tagger"
+MODEL_CARD_FILE = "model_card.md"
 MAX_ITEMS = 64
 # BentoML's batcher refuses requests (503) it expects to finish later than this: on 2 CPU cores a
 # batch of 64 takes a few hundred ms, so the bound is set well above what a queue of them needs.
@@ -122,7 +124,12 @@ class TaggerModel:
             "labels": list(self.classifier.labels),
             "base_model": self.classifier.info.base_model,
             "backend": self.backend,
+            "model_card": self._model_card(),
         }
+
+    def _model_card(self) -> str | None:
+        card = Path(self.model.path) / MODEL_CARD_FILE
+        return card.read_text() if card.exists() else None
 
 
 @bentoml.service(name="project_tagger", workers=1, traffic={"timeout": 30, "max_concurrency": 256})

@@ -34,14 +34,19 @@ SMOKE_PROJECTS = [
 def build_bento(
     classifier: TextClassifier, backend: Backend = "torch"
 ) -> Annotated[bentoml.Bento, names.BENTO]:
-    """The Bento carries the service code, the bundle files and the project's pins.
+    """The Bento carries the service code, the bundle files, the version's model card and the
+    project's pins.
 
     With the onnx backend it also carries the ONNX export, and the build fails unless that
     export answers as the bundle (same tags, probabilities within 1e-4) on the project's data.
     """
     version = get_step_context().model_version
+    card = version.get_artifact(names.MODEL_CARD) if version else None
     model = package.save_model(
-        classifier, zenml_version=version.number if version else None, backend=backend
+        classifier,
+        zenml_version=version.number if version else None,
+        backend=backend,
+        model_card=card.load().markdown if card else None,
     )
     built = package.build_bento(model, package.runtime_requirements(backend))
     parity = model.info.metadata.get("onnx_parity")

@@ -64,6 +64,7 @@ def test_deploy_serves_and_a_redeploy_replaces_it_on_the_same_port(
     assert requests.post(second["endpoint"], json={"title": "BERT"}, timeout=30).status_code == 200
     meta = requests.post(f"http://127.0.0.1:{port}/metadata", json={}, timeout=30).json()
     assert meta["zenml_model_version"] == str(production)
+    assert meta["model_card"].startswith(f"# Model card: {MODEL} version {production}")
 
 
 def test_a_deploy_that_cannot_start_fails_within_its_timeout(production: int):
