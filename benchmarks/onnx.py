@@ -15,9 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.env import PROJECT_ROOT, SHARED_DATASET, save_results
+from benchmarks.env import PROJECT_ROOT, SHARED_DATASET, WORK_DIR, save_results
 from benchmarks.serving import _load, _projects, _raw
-from stacks.sandbox import free_port
+from stacks.sandbox import serve_bento
 
 REQUESTS = 1000
 LEVELS = (1, 32)
@@ -73,29 +70,15 @@ def _in_process(classifier, texts: list[str], batch: int) -> dict:
 
 
 def _served(classifier, backend: str, projects: list[dict]) -> dict:
-    from project.waiting import wait_for_http
     from serving.package import build_bento, runtime_requirements, save_model
 
     model = save_model(classifier, zenml_version=None, backend=backend)
     bento = build_bento(model, runtime_requirements(backend))
-    port = free_port()
-    command = [Path(sys.executable).parent / "bentoml", "serve", str(bento.tag)]
-    server = subprocess.Popen(
-        [*command, "--port", str(port), "--host", "127.0.0.1"],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/predict"
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/readyz", 180, server)
+    log = WORK_DIR / f"serving-{backend}.log"
+    with serve_bento(str(bento.tag), log, cwd=PROJECT_ROOT) as server:
+        url = f"{server.url}/predict"
         asyncio.run(_load(url, projects, 8, 200))  # warm-up
         return {f"c{c}": asyncio.run(_load(url, projects, c, REQUESTS)) for c in LEVELS}
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
 
 
 def _weighted_f1(classifier, test_df) -> float:

@@ -15,15 +15,20 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.env import PROJECT_ROOT, SHARED_DATASET, activate_local_stack, save_results
+from benchmarks.env import (
+    PROJECT_ROOT,
+    SHARED_DATASET,
+    WORK_DIR,
+    activate_local_stack,
+    save_results,
+)
 from benchmarks.serving import _load, _projects
-from stacks.sandbox import free_port
+from stacks.sandbox import serve_bento
 
 LOAD_REQUESTS = 10_000
 LOAD_CONCURRENCY = 32
@@ -137,7 +142,7 @@ def _server_rss_mb(pid: int) -> float:
 
 
 def serving() -> dict:
-    from project.waiting import wait_for_http
+    from project.waiting import answers_ok
     from serving.package import build_bento, runtime_requirements, save_model
     from tagger.config import DEFAULT_BASE_MODEL
     from tagger.data import LABELS
@@ -145,19 +150,9 @@ def serving() -> dict:
 
     classifier = TextClassifier.from_base(DEFAULT_BASE_MODEL, LABELS, 128)
     bento = build_bento(save_model(classifier, zenml_version=None), runtime_requirements())
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [Path(sys.executable).parent / "bentoml", "serve", str(bento.tag), "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     results: dict = {}
-    try:
-        wait_for_http(f"{url}/readyz", 180, server)
+    with serve_bento(str(bento.tag), WORK_DIR / "reliability.log", cwd=PROJECT_ROOT) as server:
+        url = server.url
         st = subprocess.run(
             [
                 Path(sys.executable).parent / "st", "run", f"{url}/docs.json", "--checks=all",
@@ -181,10 +176,7 @@ def serving() -> dict:
             _load(f"{url}/predict", projects, LOAD_CONCURRENCY, LOAD_REQUESTS)
         )
         results["rss_mb_after"] = _server_rss_mb(server.pid)
-        results["ready_after_load"] = server.poll() is None
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        results["ready_after_load"] = answers_ok(f"{url}/readyz")()
     return results
 
 

@@ -13,17 +13,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.env import PROJECT_ROOT, SHARED_DATASET, save_results
-from stacks.sandbox import free_port
+from benchmarks.env import PROJECT_ROOT, SHARED_DATASET, WORK_DIR, save_results
+from stacks.sandbox import serve_bento
 
 REQUESTS = 2000
 LEVELS = (1, 8, 32)
@@ -96,7 +91,6 @@ def _raw(classifier, texts: list[str], batch: int) -> dict:
 
 
 def main() -> None:
-    from project.waiting import wait_for_http
     from serving.package import build_bento, runtime_requirements, save_model
     from tagger.config import DEFAULT_BASE_MODEL
     from tagger.data import join_text
@@ -126,26 +120,8 @@ def main() -> None:
     results["batch_raw_forward_sps"] = _raw(classifier, texts, 64)["rps"]
 
     bento = build_bento(save_model(classifier, zenml_version=None), runtime_requirements())
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            Path(sys.executable).parent / "bentoml",
-            "serve",
-            str(bento.tag),
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-        ],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/predict"
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/readyz", 180, server)
+    with serve_bento(str(bento.tag), WORK_DIR / "serving.log", cwd=PROJECT_ROOT) as server:
+        url = f"{server.url}/predict"
         asyncio.run(_load(url, projects, 8, 200))  # warm-up
         for level in LEVELS:
             served = asyncio.run(_load(url, projects, level, REQUESTS))
@@ -155,9 +131,6 @@ def main() -> None:
                 "raw": raw,
                 "rps_ratio": served["rps"] / raw["rps"],
             }
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
 
     print("| measurement | ours | raw baseline | ratio |\n|---|---|---|---|")
     for level in LEVELS:

@@ -49,6 +49,66 @@ def free_port() -> int:
 
 
 @contextmanager
+def background_server(
+    command: list,
+    ready_url: str,
+    log: Path,
+    what: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 180,
+    stop_grace_s: float = 10,
+) -> Iterator[subprocess.Popen]:
+    """A server in its own process group, its output in `log` (a file, never an unread pipe that
+    would fill up and block it), from the moment `ready_url` answers 200 until the block ends;
+    then the group gets SIGTERM, and SIGKILL after `stop_grace_s`.
+
+    Not ready in `timeout`, or exited first: a RuntimeError naming `what`, with the log's end.
+    """
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        try:
+            wait_for_http(ready_url, timeout, process, what)
+        except (RuntimeError, TimeoutError) as exc:
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{exc}\n{tail}") from exc
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=stop_grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@dataclass(frozen=True)
+class ServedBento:
+    url: str  # http://127.0.0.1:PORT
+    pid: int  # of `bentoml serve`, the parent of its workers
+    log: Path  # the server's stdout and stderr
+
+
+@contextmanager
+def serve_bento(
+    tag: str, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[ServedBento]:
+    """`bentoml serve TAG` on a free port, ready (`/readyz`) until the block ends."""
+    port = free_port()
+    bentoml = Path(sys.executable).with_name("bentoml")
+    command = [str(bentoml), "serve", tag, "--port", str(port), "--host", "127.0.0.1"]
+    url = f"http://127.0.0.1:{port}"
+    env = os.environ.copy() if env is None else env
+    with background_server(
+        command, f"{url}/readyz", log, f"bentoml serve {tag}", env, cwd, stop_grace_s=60
+    ) as process:
+        yield ServedBento(url, process.pid, log)
+
+
+@contextmanager
 def start_ray_head(log_dir: Path, num_cpus: int = 4) -> Iterator[RayHead]:
     """`ray start --head --block` in its own process group; ended (with its workers) on exit.
 
@@ -62,21 +122,7 @@ def start_ray_head(log_dir: Path, num_cpus: int = 4) -> Iterator[RayHead]:
         f"--port={port}", f"--num-cpus={num_cpus}",
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
     ]  # fmt: skip
-    with (log_dir / "head.log").open("w") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
     head = RayHead(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}")
-    try:
-        try:
-            wait_for_http(f"{head.dashboard}/api/version", 120, process, "ray head")
-        except (RuntimeError, TimeoutError) as exc:
-            raise RuntimeError(f"{exc}\n{(log_dir / 'head.log').read_text()[-3000:]}") from exc
+    ready = f"{head.dashboard}/api/version"
+    with background_server(command, ready, log_dir / "head.log", "ray head", timeout=120):
         yield head
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import yaml
 
 from project import names
 from project.paths import PROJECT_ROOT, TRAIN_CONFIG
-from stacks.sandbox import free_port, throwaway_env
+from stacks.sandbox import background_server, free_port, throwaway_env
 from tests.dashboard.cdp import Page, chromium
 from tests.helpers import NO_BEHAVIOR_CASES, TRAINING_STEPS
 
@@ -279,51 +278,32 @@ def mlflow_ui(server, trained, tmp_path: Path) -> Iterator[str]:
     backend = Path(env["TAGGER_ARTIFACT_ROOT"]) / "mlflow.db"
     assert backend.exists(), f"the local stack's MLflow store is not at {backend}"
     port = free_port()
-    log = (tmp_path / "mlflow.log").open("wb")
-    ui = subprocess.Popen(
-        [
-            BIN / "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{backend}",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        cwd=tmp_path,
-        # its background job runner is for MLflow's GenAI features: two processes fewer to start
-        env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    command = [
+        BIN / "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{backend}",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while not _answers(f"{url}/health"):
-            assert ui.poll() is None, (tmp_path / "mlflow.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the MLflow UI did not answer in 90 s"
-            time.sleep(0.5)
+    # its background job runner is for MLflow's GenAI features: two processes fewer to start;
+    # uvicorn stops at once, the mlflow CLI around it can linger for seconds after
+    with background_server(
+        command,
+        f"{url}/health",
+        tmp_path / "mlflow.log",
+        "the MLflow UI",
+        env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        cwd=tmp_path,
+        timeout=90,
+        stop_grace_s=3,
+    ):
         yield url
-    finally:
-        # uvicorn stops at once; the mlflow CLI around it can linger for seconds after
-        os.killpg(ui.pid, signal.SIGTERM)
-        try:
-            ui.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            os.killpg(ui.pid, signal.SIGKILL)
-            ui.wait()
-        log.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=5).ok
-    except (requests.ConnectionError, requests.Timeout):
-        return False
 
 
 def test_the_mlflow_ui_has_the_registered_model_and_its_production_alias(mlflow_ui, trained):
