@@ -25,10 +25,6 @@ from tagger.model import TextClassifier
 from tagger.promotion import PRODUCTION, Decision, decide
 
 
-def score(version: ModelVersionResponse, test_set: pd.DataFrame) -> EvaluationReport:
-    return evaluate(version.get_model_artifact(names.CLASSIFIER).load(), test_set)
-
-
 def judge(
     model_name: str,
     candidate: TextClassifier,
