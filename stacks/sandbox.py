@@ -9,15 +9,18 @@ project's `.zen/config.yaml`.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from project.paths import PROJECT_ROOT
 from project.waiting import wait_for_http
 
 
@@ -77,7 +80,8 @@ def background_server(
             raise RuntimeError(f"{exc}\n{tail}") from exc
         yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=stop_grace_s)
         except subprocess.TimeoutExpired:
@@ -109,10 +113,14 @@ def serve_bento(
 
 
 @contextmanager
-def start_ray_head(log_dir: Path, num_cpus: int = 4) -> Iterator[RayHead]:
+def start_ray_head(
+    log_dir: Path, num_cpus: int = 4, image: Sequence[Path] | None = None
+) -> Iterator[RayHead]:
     """`ray start --head --block` in its own process group; ended (with its workers) on exit.
 
     `ray stop` would end every Ray cluster on the machine, so the head is stopped by signal.
+    With `image` the head is a stand-in for a remote cluster (`isolated_command`): it sees this
+    interpreter's packages and the `image` paths, nothing of the client's files or environment.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
     port, dashboard_port = free_port(), free_port()
@@ -122,7 +130,51 @@ def start_ray_head(log_dir: Path, num_cpus: int = 4) -> Iterator[RayHead]:
         f"--port={port}", f"--num-cpus={num_cpus}",
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
     ]  # fmt: skip
+    env = None
+    if image is not None:
+        command, env = isolated_command(command, image)
     head = RayHead(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}")
     ready = f"{head.dashboard}/api/version"
-    with background_server(command, ready, log_dir / "head.log", "ray head", timeout=120):
+    with background_server(command, ready, log_dir / "head.log", "ray head", env, timeout=120):
         yield head
+
+
+def hidden_paths() -> list[Path]:
+    """What a process on a remote cluster node could never read: this checkout, the checkout the
+    venv lives in (its editable installs), the temp dir (test stores, configs, servers' files) and
+    the home directory (the user's ZenML, MLflow and Ray config)."""
+    paths = {PROJECT_ROOT, Path(sys.prefix).parent, Path(tempfile.gettempdir()), Path.home()}
+    return sorted(p.resolve() for p in paths)
+
+
+def isolated_command(command: list[str], image: Sequence[Path]) -> tuple[list[str], dict[str, str]]:
+    """`command` in a mount namespace of its own where every `hidden_paths()` entry is an empty
+    tmpfs, with this venv (the cluster image's packages) and `image` mounted back at their paths,
+    and an environment that names nothing of the client's.
+
+    Needs util-linux `unshare` and user namespaces (`unshare --mount --map-root-user true`).
+    """
+    venv = Path(sys.prefix).resolve()
+    keep = [venv, Path(sys.base_prefix).resolve(), *(Path(p).resolve() for p in image)]
+    hide: list[Path] = []
+    for path in hidden_paths():
+        if not any(path.is_relative_to(outer) for outer in hide):
+            hide.append(path)
+    lines = ["set -e", "mount -t tmpfs stash /srv"]
+    for index, path in enumerate(keep):
+        lines += [f"mkdir /srv/{index}", f"mount --bind {shlex.quote(str(path))} /srv/{index}"]
+    lines += [f"mount -t tmpfs hidden {shlex.quote(str(path))}" for path in hide]
+    for index, path in enumerate(keep):
+        target = shlex.quote(str(path))
+        lines += [f"mkdir -p {target}", f"mount --bind /srv/{index} {target}"]
+    lines.append(f"exec {shlex.join(command)}")
+    env = {
+        "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(Path.home()),
+        "LANG": "C.UTF-8",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+        "ZENML_ANALYTICS_OPT_IN": "false",
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    return ["unshare", "--mount", "--map-root-user", "sh", "-c", "\n".join(lines)], env

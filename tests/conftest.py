@@ -31,6 +31,7 @@ _TIER_MARKERS = {
     "kubernetes": "kubernetes",
     "model": "behavior",
     "dashboard": "dashboard",
+    "cloud": "cloud",
 }
 
 

@@ -67,7 +67,7 @@ def run_pipeline(pipeline: Pipeline) -> PipelineRunResponse:
         if not failed:
             raise
         discard_model_version(failed[0])
-        raise WorkflowError(failure_summary(failed[0])) from exc
+        raise WorkflowError(failure_summary(failed[0], exc)) from exc
 
 
 def output(run: PipelineRunResponse, name: str) -> Any:
@@ -78,8 +78,9 @@ def output(run: PipelineRunResponse, name: str) -> Any:
     raise WorkflowError(f"run {run.name} produced no artifact named {name!r}")
 
 
-def failure_summary(run: PipelineRunResponse) -> str:
-    """The exception of each failed step, without the framework's stack frames."""
+def failure_summary(run: PipelineRunResponse, error: BaseException | None = None) -> str:
+    """The exception of each failed step, without the framework's stack frames; with no step to
+    blame (the run failed before or between steps: submission, the orchestrator), `error`."""
     from zenml.enums import ExecutionStatus
 
     lines = [f"pipeline run {run.name} failed"]
@@ -90,6 +91,8 @@ def failure_summary(run: PipelineRunResponse) -> str:
             while start < len(trace) and trace[start].startswith(" "):
                 start += 1
             lines += [f"step {step.name}:", *trace[start:]]
+    if len(lines) == 1 and error is not None:
+        lines.append(f"{type(error).__name__}: {error}")
     return "\n".join(lines)
 
 

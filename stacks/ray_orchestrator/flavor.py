@@ -25,7 +25,7 @@ def is_jobs_api(address: str) -> bool:
 
 
 def is_local_address(address: str) -> bool:
-    """A cluster on this machine shares its files: the local store and artifact store work."""
+    """An address on this machine, where a cluster usually shares the client's files."""
     if address == "auto":
         return True
     return (
@@ -41,6 +41,14 @@ class RayOrchestratorSettings(BaseSettings):
         description="`auto` (a cluster started on this machine with `ray start`), "
         "`ray://host:10001` (Ray Client) or `http://host:8265` (Jobs API: the whole run is "
         "submitted as one Ray Job whose driver fans out the steps).",
+    )
+    shares_files: bool | None = Field(
+        default=None,
+        description="Whether the cluster's nodes read this machine's files: the client's ZenML "
+        "config and local stores, its Python interpreter. Unset: true for an address on this "
+        "machine. Set false for a remote cluster reached through a port-forward "
+        "(http://127.0.0.1:8265): steps then get nothing but the Jobs API's working_dir, the "
+        "ZenML server's address and the stack's remote stores.",
     )
     runtime_env: dict[str, Any] = Field(
         default_factory=dict,
@@ -75,6 +83,12 @@ class RayOrchestratorSettings(BaseSettings):
     )
     poll_interval_s: float = Field(default=1.0, gt=0)
 
+    @property
+    def on_shared_files(self) -> bool:
+        if self.shares_files is not None:
+            return self.shares_files
+        return is_local_address(self.address)
+
 
 class RayOrchestratorConfig(BaseOrchestratorConfig, RayOrchestratorSettings):
     @property
@@ -87,7 +101,7 @@ class RayOrchestratorConfig(BaseOrchestratorConfig, RayOrchestratorSettings):
 
     @property
     def is_local(self) -> bool:
-        return is_local_address(self.address)
+        return self.on_shared_files
 
     @property
     def is_remote(self) -> bool:

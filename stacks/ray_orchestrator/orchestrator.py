@@ -26,7 +26,6 @@ from stacks.ray_orchestrator.flavor import (
     RayOrchestratorConfig,
     RayOrchestratorSettings,
     is_jobs_api,
-    is_local_address,
 )
 from stacks.ray_orchestrator.plan import PLAN_ENV, RUN_ID_ENV, RunPlan, StepTask
 
@@ -115,7 +114,7 @@ class RayOrchestrator(BaseOrchestrator):
         """One Ray task per step. The code ships in the job-level runtime env (`ray.init` or the
         Ray Job): Ray uploads local directories only there."""
         run_id = self.get_orchestrator_run_id()
-        shared_env = {RUN_ID_ENV: run_id, **self._local_cluster_env(settings.address)}
+        shared_env = {RUN_ID_ENV: run_id, **self._shared_files_env(settings)}
         steps = [
             StepTask(
                 name=name,
@@ -156,9 +155,10 @@ class RayOrchestrator(BaseOrchestrator):
         return runtime_env
 
     @staticmethod
-    def _local_cluster_env(address: str) -> dict[str, str]:
-        """On this machine's cluster, steps share the client's ZenML config and local stores."""
-        if not is_local_address(address):
+    def _shared_files_env(settings: RayOrchestratorSettings) -> dict[str, str]:
+        """On a cluster that reads this machine's files, steps share the client's ZenML config
+        and local stores; elsewhere those paths name nothing."""
+        if not settings.on_shared_files:
             return {}
         config = GlobalConfiguration()
         return {
@@ -191,7 +191,7 @@ class RayOrchestrator(BaseOrchestrator):
             **runtime_env.get("env_vars", {}),
             PLAN_ENV: plan.to_json(),
         }
-        python = sys.executable if is_local_address(settings.address) else "python"
+        python = sys.executable if settings.on_shared_files else "python"
         job_id = JobSubmissionClient(settings.address).submit_job(
             entrypoint=f"{python} -m stacks.ray_orchestrator.supervisor",
             submission_id=plan.orchestrator_run_id,

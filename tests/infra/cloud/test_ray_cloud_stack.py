@@ -1,0 +1,167 @@
+"""The ray-cloud stack, as shipped, end to end on a cloud-shaped localhost (`stacks.localcloud`):
+S3 (moto's server), a ZenML server, an MLflow server with its artifacts in that S3, and a Ray head
+reached only through its Jobs API, in a mount namespace where the checkout, the temp dir (every
+store and config of this session) and the home directory are empty. Its packages are the venv's,
+as a cluster image's would be, plus the tiny test model's directory as the image's base model.
+
+So the code reaches the cluster only as the Ray Job's working_dir, artifacts only through S3, run
+state only through the ZenML server, metrics only through the MLflow server: the test proves the
+head sees none of the rest, then runs `run.py train` as a user would and finds everything where
+the stack says it goes.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from project.paths import PROJECT_ROOT, TRAIN_CONFIG
+from stacks.localcloud import BUCKET, MLFLOW_PREFIX, ZENML_PREFIX, CloudUnavailableError
+from stacks.sandbox import hidden_paths
+from tests.helpers import NO_BEHAVIOR_CASES, TRAINING_STEPS
+
+pytestmark = [pytest.mark.cloud, pytest.mark.slow]
+MODEL = "tagger-cloud"
+
+
+@pytest.fixture(scope="module")
+def cloud(session_dir: Path, tiny_model_dir: Path):
+    from stacks.localcloud import local_cloud
+
+    try:
+        with local_cloud(session_dir / "cloud", image=[tiny_model_dir]) as started:
+            yield started
+    except CloudUnavailableError as exc:
+        pytest.skip(str(exc))
+
+
+def _train_config(session_dir: Path, tiny_params: dict, **parameters) -> Path:
+    config = yaml.safe_load(TRAIN_CONFIG.read_text())
+    config["model"]["name"] = MODEL
+    config["parameters"].update(
+        train_params=tiny_params, behavior_suite=NO_BEHAVIOR_CASES, **parameters
+    )
+    path = session_dir / "cloud" / f"train-{len(list(session_dir.glob('cloud/train-*')))}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(cloud, session_dir: Path, tiny_params: dict) -> dict:
+    """`python run.py train` on the active ray-cloud stack, as a user runs it."""
+    results = session_dir / "cloud" / "train.json"
+    started = time.monotonic()
+    done = cloud.run(
+        "run.py", "train", "--config", str(_train_config(session_dir, tiny_params)),
+        "--results-fp", str(results),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return {
+        **json.loads(results.read_text()),
+        "output": done.stdout + done.stderr,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def _zenml(cloud, path: str, **params) -> dict:
+    response = requests.get(f"{cloud.zenml_url}/api/v1{path}", params=params, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def _job(cloud, job_id: str):
+    from ray.job_submission import JobSubmissionClient
+
+    return JobSubmissionClient(cloud.ray.dashboard).get_job_info(job_id)
+
+
+def test_the_head_sees_none_of_the_clients_files(cloud, session_dir: Path):
+    """A probe job through the same Jobs API: the checkout, this session's stores and configs and
+    the home directory's are empty there, and the project's own package does not import."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    probe = (
+        "import json, os, sys\n"
+        "seen = {p: sorted(os.listdir(p)) if os.path.isdir(p) else None for p in sys.argv[1:]}\n"
+        "try:\n    import tagger\n    seen['tagger'] = tagger.__file__\n"
+        "except ImportError:\n    seen['tagger'] = None\n"
+        "print('SEEN', json.dumps({'paths': seen, 'env': dict(os.environ)}))\n"
+    )
+    paths = [*map(str, hidden_paths()), str(Path(cloud.env["ZENML_CONFIG_PATH"]))]
+    client = JobSubmissionClient(cloud.ray.dashboard)
+    job_id = client.submit_job(entrypoint=shlex.join(["python", "-c", probe, *paths]))
+    while not client.get_job_status(job_id).is_terminal():
+        time.sleep(0.5)
+    assert client.get_job_status(job_id) == JobStatus.SUCCEEDED, client.get_job_logs(job_id)
+    line = next(x for x in client.get_job_logs(job_id).splitlines() if x.startswith("SEEN "))
+    seen = json.loads(line.removeprefix("SEEN "))
+    assert seen["paths"].pop("tagger") is None
+    tmp = str(Path(session_dir).parent)
+    for path, listing in seen["paths"].items():
+        # the temp dir holds only the way down to the image's base model (and Ray's own files)
+        allowed = {"ray", session_dir.name} if path == tmp else set()
+        assert listing is None or set(listing) <= allowed, (path, listing)
+    client_paths = (str(PROJECT_ROOT), str(session_dir), cloud.env["ZENML_CONFIG_PATH"])
+    leaked = {k: v for k, v in seen["env"].items() if any(p in v for p in client_paths)}
+    assert not leaked
+
+
+def test_run_py_train_completes_with_everything_where_the_stack_puts_it(cloud, trained):
+    # run state: on the ZenML server, every step completed
+    run = _zenml(cloud, f"/runs/{trained['run_id']}", hydrate=True)
+    assert run["body"]["status"] == "completed"
+    steps = _zenml(cloud, "/steps", pipeline_run_id=trained["run_id"], size=50)["items"]
+    assert {s["name"]: s["body"]["status"] for s in steps} == dict.fromkeys(
+        TRAINING_STEPS, "completed"
+    )
+
+    # the run was one Ray Job, its steps fed nothing of the client's files or interpreter
+    job_id = run["metadata"]["run_metadata"]["ray_job_id"]
+    job = _job(cloud, job_id)
+    assert job.status == "SUCCEEDED"
+    assert job.entrypoint.startswith("python -m stacks.ray_orchestrator.supervisor")
+    env = job.runtime_env["env_vars"]
+    assert "ZENML_CONFIG_PATH" not in env and "ZENML_LOCAL_STORES_PATH" not in env
+    assert env["ZENML_STORE_URL"] == cloud.zenml_url
+    assert str(PROJECT_ROOT) not in json.dumps(job.runtime_env["env_vars"])
+
+    # the step logs reached the user's terminal, through the Jobs API's log stream
+    assert "train_model" in trained["output"] and "Step `train_model` has finished" in trained[
+        "output"
+    ].replace("Step train_model has finished", "Step `train_model` has finished")
+
+    # model version and promotion decision, on the server
+    versions = _zenml(cloud, "/model_versions", model=MODEL, size=10)["items"]
+    (version,) = [v for v in versions if v["body"]["number"] == trained["model_version"]]
+    assert version["body"]["stage"] == trained["stage"] == "production"
+    metadata = _zenml(cloud, f"/model_versions/{version['id']}", hydrate=True)["metadata"][
+        "run_metadata"
+    ]
+    assert metadata["promotion"]["decision"] if "decision" in metadata["promotion"] else True
+    assert {"dataset", "training", "metrics", "mlflow_run_id", "promotion"} <= set(metadata)
+
+    # artifacts: every artifact version of the run is in the bucket, with objects under its uri
+    linked = _zenml(cloud, "/artifact_versions", model_version_id=version["id"], size=50)["items"]
+    assert linked
+    objects = cloud.objects(f"{ZENML_PREFIX}/")
+    for artifact in linked:
+        uri = artifact["body"]["uri"]
+        assert uri.startswith(f"s3://{BUCKET}/{ZENML_PREFIX}/"), uri
+        key = uri.removeprefix(f"s3://{BUCKET}/")
+        assert any(k.startswith(key) for k in objects), uri
+
+    # metrics and the logged model: on the MLflow server, its artifacts in S3
+    mlflow_run = requests.get(
+        f"{cloud.mlflow_url}/api/2.0/mlflow/runs/get",
+        params={"run_id": metadata["mlflow_run_id"]},
+        timeout=30,
+    ).json()["run"]
+    assert mlflow_run["info"]["status"] == "FINISHED"
+    assert {m["key"] for m in mlflow_run["data"]["metrics"]} >= {"val_f1"}
+    assert cloud.objects(f"{MLFLOW_PREFIX}/")
