@@ -4,7 +4,11 @@
   and on the project's Ray orchestrator; wall time per run and per step, and their ratio;
 - training throughput on ../shared's dataset (MiniLM, the default recipe, two epochs):
   in-process vs Ray Train with 1 and with 2 workers (samples/s ratios; wall times include
-  Ray Train's start-up).
+  Ray Train's start-up);
+- the training pipeline (`python run.py train`, embedded data, MiniLM, one epoch, no cache) on the
+  local stack, on ray-local and on ray-cloud against a cloud-shaped localhost
+  (`stacks.localcloud`: S3, ZenML and MLflow servers, an isolated Ray head): wall time of each
+  and the bytes the ray-cloud run wrote to S3.
 
     python -m benchmarks.ray_cluster
 """
@@ -12,11 +16,18 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
+
+import yaml
 
 from benchmarks.env import SHARED_DATASET, WORK_DIR, activate_local_stack, save_results
+from project.paths import PROJECT_ROOT, TRAIN_CONFIG
 
 TRAIN_EPOCHS = 2
+PIPELINE_EPOCHS = 1
 
 
 def orchestration(ray_address: str) -> dict:
@@ -80,6 +91,60 @@ def training(ray_address: str) -> dict:
     return {"rows": len(train_df), "epochs": TRAIN_EPOCHS, **results}
 
 
+def _pipeline_config(stack: str) -> Path:
+    """configs/train.yaml, one epoch, a model of the stack's own (the same promotion work)."""
+    config = yaml.safe_load(TRAIN_CONFIG.read_text())
+    config["model"]["name"] = f"bench-{stack}"
+    config["parameters"]["train_params"].update(epochs=PIPELINE_EPOCHS, patience=PIPELINE_EPOCHS)
+    path = WORK_DIR / f"train-{stack}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _timed_train(stack: str, env: dict[str, str]) -> float:
+    command = [sys.executable, "run.py", "train", "--no-cache", "--config"]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*command, str(_pipeline_config(stack))],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"run.py train on {stack} failed:\n{done.stderr[-3000:]}")
+    return round(time.perf_counter() - started, 1)
+
+
+def pipeline_on_each_stack(ray_address: str) -> dict:
+    from zenml.client import Client
+
+    from stacks.localcloud import local_cloud
+    from stacks.register import STACKS_DIR, load_stack_file, register, register_flavors
+
+    walls = {}
+    activate_local_stack()
+    walls["local"] = _timed_train("local", os.environ.copy())
+    register_flavors()
+    os.environ["RAY_ADDRESS"] = ray_address
+    Client().activate_stack(register(load_stack_file(STACKS_DIR / "ray-local.yaml")))
+    walls["ray-local"] = _timed_train("ray-local", os.environ.copy())
+    activate_local_stack()
+    with local_cloud(WORK_DIR / "cloud", num_cpus=(os.cpu_count() or 2) + 1) as cloud:
+        before = cloud.objects()
+        walls["ray-cloud"] = _timed_train("ray-cloud", cloud.env)
+        written = {k: v for k, v in cloud.objects().items() if k not in before}
+    return {
+        "epochs": PIPELINE_EPOCHS,
+        "wall_s": walls,
+        "ray_local_vs_local_wall_ratio": round(walls["ray-local"] / walls["local"], 2),
+        "ray_cloud_vs_local_wall_ratio": round(walls["ray-cloud"] / walls["local"], 2),
+        "ray_cloud_s3_objects_written": len(written),
+        "ray_cloud_s3_bytes_written": sum(written.values()),
+    }
+
+
 def main() -> None:
     import ray
 
@@ -89,6 +154,7 @@ def main() -> None:
     with start_ray_head(WORK_DIR / "ray", num_cpus=cpus) as head:
         try:
             results = {"cpus": os.cpu_count(), "orchestration": orchestration(head.address)}
+            results["pipeline_on_each_stack"] = pipeline_on_each_stack(head.address)
             if SHARED_DATASET.exists():
                 results["training"] = training(head.address)
             else:

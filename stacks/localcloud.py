@@ -1,5 +1,5 @@
 """A cloud-shaped localhost for the ray-cloud stack, every part a real server on a free port:
-S3 (moto's server), a ZenML server (`zenml login --local`), an MLflow tracking server that keeps
+S3 (moto's server), a ZenML server (with logins, as deployed), an MLflow tracking server that keeps
 its artifacts in that S3, and a Ray head that sees none of the client's files (`isolated_command`).
 
 A client of it is a process with `LocalCloud.env`: its own ZenML config, connected to the server
@@ -10,6 +10,7 @@ it; nothing else.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,25 @@ class LocalCloud:
     zenml_url: str
     mlflow_url: str
     ray: RayHead
+
+    def zenml_api(self, path: str, **params: Any) -> Any:
+        """GET on the ZenML server's REST API, logged in with the client's API key."""
+        import requests
+
+        login = requests.post(
+            f"{self.zenml_url}/api/v1/login",
+            data={"grant_type": "zenml-api-key", "password": self.env["ZENML_STORE_API_KEY"]},
+            timeout=30,
+        )
+        login.raise_for_status()
+        response = requests.get(
+            f"{self.zenml_url}/api/v1{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()
 
     def s3(self) -> Any:
         import boto3
@@ -142,6 +162,7 @@ def _mlflow_server(root: Path, s3_endpoint: str) -> Iterator[str]:
         "AWS_ACCESS_KEY_ID": S3_KEY,
         "AWS_SECRET_ACCESS_KEY": S3_SECRET,
         "AWS_DEFAULT_REGION": "us-east-1",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # its job runners: three idle processes
     }
     with background_server(command, f"{url}/health", root / "mlflow.log", "mlflow server", env):
         yield url
@@ -149,39 +170,51 @@ def _mlflow_server(root: Path, s3_endpoint: str) -> Iterator[str]:
 
 @contextmanager
 def _zenml_server(root: Path) -> Iterator[dict[str, str]]:
-    """A ZenML server with a config of its own (`zenml login --local` there), and what a client
+    """A ZenML server as one is deployed (its own SQL store, OAuth2 logins) and what a client
     elsewhere needs to reach it: its URL and a service account's API key.
 
-    ZenML tells a local server by its id being the client's own user id; a client sharing the
-    server's config would refuse remote stacks ("require a remote ZenML server"), as it should.
+    Not `zenml login --local`: that server takes no logins, and ZenML treats it as the client's
+    own (its id is the client's user id), refusing remote stacks; a cloud has neither.
     """
-    env = {**os.environ, **throwaway_env(root / "zenml-server")}
     port = free_port()
-    try:
-        subprocess.run(
-            [_BIN / "zenml", "login", "--local", "--port", str(port)],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    except subprocess.CalledProcessError as exc:
-        raise CloudUnavailableError(f"zenml login --local failed:\n{exc.stderr[-2000:]}") from exc
-    try:
-        key = subprocess.run(
+    url = f"http://127.0.0.1:{port}"
+    password = secrets.token_hex(16)
+    server_env = {
+        **os.environ,
+        "ZENML_SERVER": "true",
+        "ZENML_CONFIG_PATH": str(root / "zenml-server"),
+        "ZENML_STORE_TYPE": "sql",
+        "ZENML_STORE_URL": f"sqlite:///{root / 'zenml-server.db'}",
+        "ZENML_SERVER_AUTH_SCHEME": "OAUTH2_PASSWORD_BEARER",
+        "ZENML_SERVER_JWT_SECRET_KEY": secrets.token_hex(32),
+        "ZENML_SERVER_DEPLOYMENT_TYPE": "other",
+        "ZENML_SERVER_AUTO_ACTIVATE": "true",
+        "ZENML_DEFAULT_USER_PASSWORD": password,
+    }
+    command = [
+        str(_BIN / "uvicorn"), "zenml.zen_server.zen_server_api:app",
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    with background_server(
+        command, f"{url}/health", root / "zenml-server.log", "zenml server", server_env
+    ):
+        admin_env = {
+            **os.environ,
+            **throwaway_env(root / "zenml-admin"),
+            "ZENML_STORE_URL": url,
+            "ZENML_STORE_USERNAME": "default",
+            "ZENML_STORE_PASSWORD": password,
+        }
+        done = subprocess.run(
             [sys.executable, "-c", _CREATE_API_KEY],
-            env=env,
-            check=True,
+            env=admin_env,
             capture_output=True,
             text=True,
             timeout=300,
-        ).stdout.strip().splitlines()[-1]
-        yield {"ZENML_STORE_URL": f"http://127.0.0.1:{port}", "ZENML_STORE_API_KEY": key}
-    finally:
-        subprocess.run(
-            [_BIN / "zenml", "logout", "--local"], env=env, capture_output=True, timeout=120
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"no API key from the ZenML server:\n{done.stderr[-3000:]}")
+        yield {"ZENML_STORE_URL": url, "ZENML_STORE_API_KEY": done.stdout.strip().splitlines()[-1]}
 
 
 _CREATE_API_KEY = """

@@ -22,7 +22,7 @@ import requests
 import yaml
 
 from project.paths import PROJECT_ROOT, TRAIN_CONFIG
-from stacks.localcloud import BUCKET, MLFLOW_PREFIX, ZENML_PREFIX, CloudUnavailableError
+from stacks.localcloud import BUCKET, ZENML_PREFIX, CloudUnavailableError
 from stacks.sandbox import hidden_paths
 from tests.helpers import NO_BEHAVIOR_CASES, TRAINING_STEPS
 
@@ -69,16 +69,16 @@ def trained(cloud, session_dir: Path, tiny_params: dict) -> dict:
     }
 
 
-def _zenml(cloud, path: str, **params) -> dict:
-    response = requests.get(f"{cloud.zenml_url}/api/v1{path}", params=params, timeout=30)
-    response.raise_for_status()
-    return response.json()
-
-
 def _job(cloud, job_id: str):
     from ray.job_submission import JobSubmissionClient
 
     return JobSubmissionClient(cloud.ray.dashboard).get_job_info(job_id)
+
+
+def _mlflow(cloud, path: str, **params) -> dict:
+    response = requests.get(f"{cloud.mlflow_url}/api/2.0/mlflow{path}", params=params, timeout=30)
+    response.raise_for_status()
+    return response.json()
 
 
 def test_the_head_sees_none_of_the_clients_files(cloud, session_dir: Path):
@@ -113,55 +113,69 @@ def test_the_head_sees_none_of_the_clients_files(cloud, session_dir: Path):
 
 
 def test_run_py_train_completes_with_everything_where_the_stack_puts_it(cloud, trained):
-    # run state: on the ZenML server, every step completed
-    run = _zenml(cloud, f"/runs/{trained['run_id']}", hydrate=True)
+    # run state: on the ZenML server (which takes logins), every step completed
+    run = cloud.zenml_api(f"/runs/{trained['run_id']}", hydrate=True)
     assert run["body"]["status"] == "completed"
-    steps = _zenml(cloud, "/steps", pipeline_run_id=trained["run_id"], size=50)["items"]
+    steps = cloud.zenml_api("/steps", pipeline_run_id=trained["run_id"], size=50)["items"]
     assert {s["name"]: s["body"]["status"] for s in steps} == dict.fromkeys(
         TRAINING_STEPS, "completed"
     )
 
-    # the run was one Ray Job, its steps fed nothing of the client's files or interpreter
-    job_id = run["metadata"]["run_metadata"]["ray_job_id"]
-    job = _job(cloud, job_id)
+    # the run was one Ray Job: the cluster's python, the code as working_dir, no client paths
+    job = _job(cloud, run["metadata"]["run_metadata"]["ray_job_id"])
     assert job.status == "SUCCEEDED"
-    assert job.entrypoint.startswith("python -m stacks.ray_orchestrator.supervisor")
+    assert job.entrypoint == "python -m stacks.ray_orchestrator.supervisor"
+    assert job.runtime_env["working_dir"].startswith("gcs://")
     env = job.runtime_env["env_vars"]
-    assert "ZENML_CONFIG_PATH" not in env and "ZENML_LOCAL_STORES_PATH" not in env
     assert env["ZENML_STORE_URL"] == cloud.zenml_url
-    assert str(PROJECT_ROOT) not in json.dumps(job.runtime_env["env_vars"])
+    assert not {"ZENML_CONFIG_PATH", "ZENML_LOCAL_STORES_PATH"} & set(env)
+    assert str(PROJECT_ROOT) not in json.dumps(env)
 
-    # the step logs reached the user's terminal, through the Jobs API's log stream
-    assert "train_model" in trained["output"] and "Step `train_model` has finished" in trained[
-        "output"
-    ].replace("Step train_model has finished", "Step `train_model` has finished")
+    # every step's log lines streamed to the user's terminal through the Jobs API
+    for step in TRAINING_STEPS:
+        assert f":{step} pid=" in trained["output"], step
 
-    # model version and promotion decision, on the server
-    versions = _zenml(cloud, "/model_versions", model=MODEL, size=10)["items"]
+    # the model version and the promotion decision, on the server
+    versions = cloud.zenml_api("/model_versions", model=MODEL, size=10)["items"]
     (version,) = [v for v in versions if v["body"]["number"] == trained["model_version"]]
     assert version["body"]["stage"] == trained["stage"] == "production"
-    metadata = _zenml(cloud, f"/model_versions/{version['id']}", hydrate=True)["metadata"][
+    metadata = cloud.zenml_api(f"/model_versions/{version['id']}", hydrate=True)["metadata"][
         "run_metadata"
     ]
-    assert metadata["promotion"]["decision"] if "decision" in metadata["promotion"] else True
-    assert {"dataset", "training", "metrics", "mlflow_run_id", "promotion"} <= set(metadata)
+    assert metadata["promotion"]["decision"]["stage"] == "production"
+    assert {"dataset", "training", "metrics", "mlflow_run_id"} <= set(metadata)
 
-    # artifacts: every artifact version of the run is in the bucket, with objects under its uri
-    linked = _zenml(cloud, "/artifact_versions", model_version_id=version["id"], size=50)["items"]
-    assert linked
-    objects = cloud.objects(f"{ZENML_PREFIX}/")
-    for artifact in linked:
-        uri = artifact["body"]["uri"]
-        assert uri.startswith(f"s3://{BUCKET}/{ZENML_PREFIX}/"), uri
-        key = uri.removeprefix(f"s3://{BUCKET}/")
-        assert any(k.startswith(key) for k in objects), uri
+    # its artifacts: in the bucket under the artifact store's path, objects under each uri
+    linked = cloud.zenml_api("/artifact_versions", model_version_id=version["id"], size=50)
+    keys = cloud.objects(f"{ZENML_PREFIX}/")
+    uris = {a["body"]["artifact"]["name"]: a["body"]["uri"] for a in linked["items"]}
+    assert {"dataset", "classifier", "evaluation_report", "promotion_report"} <= set(uris)
+    for name, uri in uris.items():
+        assert uri.startswith(f"s3://{BUCKET}/{ZENML_PREFIX}/"), (name, uri)
+        assert any(k.startswith(uri.removeprefix(f"s3://{BUCKET}/")) for k in keys), name
 
-    # metrics and the logged model: on the MLflow server, its artifacts in S3
-    mlflow_run = requests.get(
-        f"{cloud.mlflow_url}/api/2.0/mlflow/runs/get",
-        params={"run_id": metadata["mlflow_run_id"]},
-        timeout=30,
-    ).json()["run"]
+    # metrics on the MLflow server; its registered model version is the classifier in S3
+    mlflow_run = _mlflow(cloud, "/runs/get", run_id=metadata["mlflow_run_id"])["run"]
     assert mlflow_run["info"]["status"] == "FINISHED"
-    assert {m["key"] for m in mlflow_run["data"]["metrics"]} >= {"val_f1"}
-    assert cloud.objects(f"{MLFLOW_PREFIX}/")
+    assert mlflow_run["info"]["artifact_uri"].startswith("mlflow-artifacts:/")
+    logged = {m["key"] for m in mlflow_run["data"]["metrics"]}
+    assert {"val_f1", "train_loss", "test_f1"} <= logged
+    registered = _mlflow(cloud, "/registered-models/get", name=MODEL)["registered_model"]
+    (alias,) = [a for a in registered["aliases"] if a["alias"] == "production"]
+    mlflow_version = _mlflow(cloud, "/model-versions/get", name=MODEL, version=alias["version"])
+    assert mlflow_version["model_version"]["source"] == uris["classifier"]
+    assert mlflow_version["model_version"]["run_id"] == metadata["mlflow_run_id"]
+
+
+def test_a_failing_step_reaches_the_user_as_on_the_local_stack(cloud, session_dir, tiny_params):
+    """A path on the client's disk is nowhere on the cluster: `load_data` fails there, and the
+    user reads its error, with no traceback of the orchestrator's, and no version is left."""
+    here = PROJECT_ROOT / "data" / "projects.csv"
+    config = _train_config(session_dir, tiny_params, dataset_loc=str(here))
+    done = cloud.run("run.py", "train", "--config", str(config))
+    assert done.returncode == 1
+    error = done.stderr[done.stderr.index("Error: pipeline run") :]
+    assert "step load_data:" in error and str(here) in error, error
+    assert "Traceback" not in error
+    runs = cloud.zenml_api("/runs", sort_by="desc:created", size=1)["items"]
+    assert runs[0]["body"]["status"] == "failed"
