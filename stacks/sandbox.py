@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from project.paths import PROJECT_ROOT
-from project.waiting import wait_for_http
+from project.waiting import port_is_free, wait_for_http, wait_until
 
 
 def throwaway_env(root: Path) -> dict[str, str]:
@@ -123,19 +123,26 @@ def start_ray_head(
     interpreter's packages and the `image` paths, nothing of the client's files or environment.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
-    port, dashboard_port = free_port(), free_port()
+    port, dashboard_port, agent_port = free_port(), free_port(), free_port()
     ray = Path(sys.executable).with_name("ray")
+    # Ray's fixed defaults (agent 52365, client server 10001) are taken by any other head here
     command = [
         str(ray), "start", "--head", "--block", "--disable-usage-stats",
         f"--port={port}", f"--num-cpus={num_cpus}",
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
+        f"--dashboard-agent-listen-port={agent_port}", f"--ray-client-server-port={free_port()}",
     ]  # fmt: skip
     env = None
     if image is not None:
         command, env = isolated_command(command, image)
     head = RayHead(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}")
     ready = f"{head.dashboard}/api/version"
-    with background_server(command, ready, log_dir / "head.log", "ray head", env, timeout=120):
+    with background_server(
+        command, ready, log_dir / "head.log", "ray head", env, timeout=120
+    ) as process:
+        # the Jobs API submits through the agent, which comes up after the dashboard
+        agent_listens = port_is_free(agent_port)
+        wait_until(lambda: not agent_listens(), 120, "the Ray dashboard agent", process)
         yield head
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,10 +26,11 @@ import yaml
 from project.paths import PROJECT_ROOT, TRAIN_CONFIG
 from stacks.localcloud import BUCKET, ZENML_PREFIX, CloudUnavailableError
 from stacks.sandbox import hidden_paths
+from tagger.data import LABELS
 from tests.helpers import NO_BEHAVIOR_CASES, TRAINING_STEPS
 
 pytestmark = [pytest.mark.cloud, pytest.mark.slow]
-MODEL = "tagger-cloud"
+MODEL = "project-tagger"  # configs/deploy.yaml's model: the server is this module's own
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +182,36 @@ def test_a_failing_step_reaches_the_user_as_on_the_local_stack(cloud, session_di
     assert "Traceback" not in error
     runs = cloud.zenml_api("/runs", sort_by="desc:created", size=1)["items"]
     assert runs[0]["body"]["status"] == "failed"
+
+
+def test_run_py_deploy_serves_the_version_trained_on_the_cluster(cloud, trained):
+    """From a stack of the same S3 store, MLflow server and ZenML server with the local
+    orchestrator and the BentoML deployer: the Bento is built from the classifier in S3."""
+    from stacks.sandbox import free_port
+
+    zenml = str(Path(sys.executable).with_name("zenml"))
+    serving_stack = [
+        zenml, "stack", "register", "cloud-serving", "-o", "default", "-a", "s3-artifacts",
+        "-e", "mlflow-remote", "-d", "bentoml",
+    ]  # fmt: skip
+    for command in (serving_stack, [zenml, "stack", "set", "cloud-serving"]):
+        done = subprocess.run(command, env=cloud.env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+    port = free_port()
+    try:
+        done = cloud.run("run.py", "deploy", "--port", str(port))
+        assert done.returncode == 0, done.stderr[-5000:]
+        deployed = json.loads(done.stdout[done.stdout.rindex('{\n  "run_id"') :])
+        assert deployed["model_version"] == trained["model_version"]
+        answer = requests.post(
+            f"http://127.0.0.1:{port}/predict",
+            json={"title": "YOLO for drones", "description": "object detection"},
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()[0]["tag"] in LABELS
+        status = cloud.run("run.py", "serve-status")
+        assert f"model version {trained['model_version']}" in status.stdout, status.stdout
+    finally:
+        cloud.run("run.py", "undeploy")
+        subprocess.run([zenml, "stack", "set", "ray-cloud"], env=cloud.env, timeout=300)
