@@ -10,7 +10,7 @@
   (`stacks.localcloud`: S3, ZenML and MLflow servers, an isolated Ray head): wall time of each
   and the bytes the ray-cloud run wrote to S3.
 
-    python -m benchmarks.ray_cluster
+    python -m benchmarks.ray_cluster [orchestration] [training] [stacks]   # default: all
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from project.paths import PROJECT_ROOT, TRAIN_CONFIG
 
 TRAIN_EPOCHS = 2
 PIPELINE_EPOCHS = 1
+PARTS = ("orchestration", "training", "stacks")
 
 
 def orchestration(ray_address: str) -> dict:
@@ -145,24 +146,27 @@ def pipeline_on_each_stack(ray_address: str) -> dict:
     }
 
 
-def main() -> None:
+def main(parts: tuple[str, ...] = PARTS) -> None:
     import ray
 
     from stacks.sandbox import start_ray_head
 
     cpus = (os.cpu_count() or 2) + 1
+    results: dict = {"cpus": os.cpu_count()}
     with start_ray_head(WORK_DIR / "ray", num_cpus=cpus) as head:
         try:
-            results = {"cpus": os.cpu_count(), "orchestration": orchestration(head.address)}
-            results["pipeline_on_each_stack"] = pipeline_on_each_stack(head.address)
-            if SHARED_DATASET.exists():
+            if "orchestration" in parts:
+                results["orchestration"] = orchestration(head.address)
+            if "training" in parts and SHARED_DATASET.exists():
                 results["training"] = training(head.address)
-            else:
+            elif "training" in parts:
                 results["training"] = f"skipped: {SHARED_DATASET} is not here"
+            if "stacks" in parts:
+                results["pipeline_on_each_stack"] = pipeline_on_each_stack(head.address)
         finally:
             ray.shutdown()
-    save_results("ray", results)
+    save_results("ray" if parts == PARTS else f"ray-{'-'.join(parts)}", results)
 
 
 if __name__ == "__main__":
-    main()
+    main(tuple(sys.argv[1:]) or PARTS)

@@ -16,6 +16,7 @@ import json
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def _mlflow(cloud, path: str, **params) -> dict:
     return response.json()
 
 
-def test_the_head_sees_none_of_the_clients_files(cloud, session_dir: Path):
+def test_the_head_sees_none_of_the_clients_files(cloud, session_dir: Path, tiny_model_dir: Path):
     """A probe job through the same Jobs API: the checkout, this session's stores and configs and
     the home directory's are empty there, and the project's own package does not import."""
     from ray.job_submission import JobStatus, JobSubmissionClient
@@ -105,11 +106,16 @@ def test_the_head_sees_none_of_the_clients_files(cloud, session_dir: Path):
     line = next(x for x in client.get_job_logs(job_id).splitlines() if x.startswith("SEEN "))
     seen = json.loads(line.removeprefix("SEEN "))
     assert seen["paths"].pop("tagger") is None
-    tmp = str(Path(session_dir).parent)
+    # what is left is the way down to the image (the venv, its interpreter, the base model)
+    image = [Path(sys.prefix), Path(sys.base_prefix), tiny_model_dir]
     for path, listing in seen["paths"].items():
-        # the temp dir holds only the way down to the image's base model (and Ray's own files)
-        allowed = {"ray", session_dir.name} if path == tmp else set()
-        assert listing is None or set(listing) <= allowed, (path, listing)
+        ways = {
+            p.resolve().relative_to(path).parts[0]
+            for p in image
+            if p.resolve().is_relative_to(path)
+        }
+        ray_files = {"ray"} if path == tempfile.gettempdir() else set()
+        assert listing is None or set(listing) <= ways | ray_files, (path, listing)
     client_paths = (str(PROJECT_ROOT), str(session_dir), cloud.env["ZENML_CONFIG_PATH"])
     leaked = {k: v for k, v in seen["env"].items() if any(p in v for p in client_paths)}
     assert not leaked

@@ -43,6 +43,7 @@ def test_stack_registers_with_the_ray_flavor_and_refuses_a_local_store(ray_cloud
     assert isinstance(orchestrator.config, RayOrchestratorConfig)
     assert orchestrator.config.address == "http://ray-head.example:8265"
     assert orchestrator.config.uses_jobs_api and orchestrator.config.is_remote
+    assert orchestrator.config.shares_files is False
     assert ray_cloud.artifact_store.flavor == "s3"
     assert ray_cloud.experiment_tracker.config.tracking_uri == "http://mlflow.example:5000"
     ray_cloud.validate(fail_if_secrets_missing=True)
@@ -61,6 +62,9 @@ def test_local_addresses_are_local_and_others_remote():
         assert config(address).is_local and not config(address).is_remote, address
     for address in ("ray://head.example:10001", "http://10.0.0.5:8265"):
         assert config(address).is_remote, address
+    # a remote cluster through a port-forward: local address, nothing shared
+    forwarded = RayOrchestratorConfig(address="http://127.0.0.1:8265", shares_files=False)
+    assert forwarded.is_remote and not forwarded.on_shared_files
 
 
 def test_the_node_image_has_the_clients_ray():
