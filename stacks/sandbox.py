@@ -132,13 +132,14 @@ def start_ray_head(
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
         f"--dashboard-agent-listen-port={agent_port}", f"--ray-client-server-port={free_port()}",
     ]  # fmt: skip
-    env = None
+    env, cwd = None, None
     if image is not None:
         command, env = isolated_command(command, image)
+        cwd = Path("/")  # not the client's working directory
     head = RayHead(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}")
     ready = f"{head.dashboard}/api/version"
     with background_server(
-        command, ready, log_dir / "head.log", "ray head", env, timeout=120
+        command, ready, log_dir / "head.log", "ray head", env, cwd, timeout=120
     ) as process:
         # the Jobs API submits through the agent, which comes up after the dashboard
         agent_listens = port_is_free(agent_port)
