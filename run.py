@@ -19,6 +19,7 @@ Examples:
     python run.py undeploy
     python run.py predict --title "YOLO for drones" --description "object detection"
     python run.py predict --input new.csv --output predictions.csv
+    python run.py monitor [--since 24h | --input batch.csv] [--retrain]   # exit 3 on an alarm
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 import click
 
-from project.paths import TRAIN_CONFIG, TUNE_CONFIG
+from project.paths import MONITOR_CONFIG, TRAIN_CONFIG, TUNE_CONFIG
 
 
 def user_errors(command):
@@ -256,6 +257,40 @@ def predict(
         prediction.write_predictions(frame, output)
     click.echo(frame.head(20).to_string(index=False))
     click.echo(f"{len(frame)} predictions" + (f" written to {output}" if output else ""))
+
+
+@cli.command(
+    help="Measure recorded traffic (or a file) against production's training data; "
+    "exit 3 when an alarm fires, one line per alarm."
+)
+@config_option("--config", MONITOR_CONFIG, "monitoring config (window, thresholds, on_alarm)")
+@click.option("--since", help="the window: 24h, 90m, 7d (default from the config)")
+@click.option("--input", "input_loc", help="measure a CSV or JSON batch instead of the records")
+@click.option("--records-dir", help="where the records are (default from the config)")
+@click.option("--server-url", help="a running server whose /metrics join the report")
+@click.option(
+    "--retrain/--no-retrain",
+    default=None,
+    help="on an alarm with enough feedback: retrain, promote, redeploy (default: on_alarm)",
+)
+@user_errors
+def monitor(
+    config: Path,
+    since: str | None,
+    input_loc: str | None,
+    records_dir: str | None,
+    server_url: str | None,
+    retrain: bool | None,
+) -> None:
+    from workflows import monitoring
+
+    if since is not None and input_loc is not None:
+        raise click.UsageError("give either --since (recorded traffic) or --input (a file)")
+    outcome = monitoring.monitor(
+        since, input_loc, retrain, config, records_dir=records_dir, server_url=server_url
+    )
+    click.echo("\n".join(outcome.lines()))
+    raise SystemExit(outcome.exit_code)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ def create_example_secrets() -> None:
     examples = {
         "tagger_s3": {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "x"},
         "tagger_mlflow": {"username": "tagger", "password": "x"},
+        "tagger_slack": {"token": "xoxb-example", "channel_id": "C0EXAMPLE"},
     }
     for name, values in examples.items():
         if name not in existing:

@@ -183,7 +183,10 @@ def test_stack_registers_and_describes(k8s_stack):
         T.CONTAINER_REGISTRY: "default",
         T.IMAGE_BUILDER: "kaniko",
         T.EXPERIMENT_TRACKER: "mlflow",
+        T.ALERTER: "slack",
     }
+    assert k8s_stack.alerter.config.model_dump()["slack_token"] == "{{tagger_slack.token}}"
+    assert k8s_stack.alerter.config.default_slack_channel_id == "C0EXAMPLE"
     assert k8s_stack.orchestrator.config.kubernetes_context == CONTEXT
     assert k8s_stack.orchestrator.config.kubernetes_namespace == NAMESPACE
     assert k8s_stack.artifact_store.config.path == STACK_ENV["TAGGER_S3_PATH"]

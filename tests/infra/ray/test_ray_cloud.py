@@ -45,6 +45,8 @@ def test_stack_registers_with_the_ray_flavor_and_refuses_a_local_store(ray_cloud
     assert orchestrator.config.uses_jobs_api and orchestrator.config.is_remote
     assert ray_cloud.artifact_store.flavor == "s3"
     assert ray_cloud.experiment_tracker.config.tracking_uri == "http://mlflow.example:5000"
+    assert ray_cloud.alerter.flavor == "slack"
+    assert ray_cloud.alerter.config.slack_token == "xoxb-example"
     ray_cloud.validate(fail_if_secrets_missing=True)
     assert ray_cloud.requires_remote_server
     with pytest.raises(RuntimeError, match="require a remote ZenML server"):
