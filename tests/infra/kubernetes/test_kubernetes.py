@@ -28,7 +28,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import PROJECT_ROOT, TRAINING_STEPS, create_example_secrets
+from tests.helpers import (
+    PROJECT_ROOT,
+    TRAINING_STEPS,
+    create_example_secrets,
+    slack_checks_answered,
+)
 
 pytestmark = pytest.mark.kubernetes
 kmock = pytest.importorskip("kmock")
@@ -136,7 +141,9 @@ def k8s_stack(kubeconfig: Path, monkeypatch_module: pytest.MonkeyPatch):
     client = Client()
     previous = client.active_stack_model.name
     create_example_secrets()
-    client.activate_stack(register(load_stack_file(STACKS_DIR / "kubernetes.yaml")))
+    with slack_checks_answered():
+        name = register(load_stack_file(STACKS_DIR / "kubernetes.yaml"))
+    client.activate_stack(name)
     yield client.active_stack
     client.activate_stack(previous)
 
@@ -186,7 +193,7 @@ def test_stack_registers_and_describes(k8s_stack):
         T.ALERTER: "slack",
     }
     assert k8s_stack.alerter.config.model_dump()["slack_token"] == "{{tagger_slack.token}}"
-    assert k8s_stack.alerter.config.default_slack_channel_id == "C0EXAMPLE"
+    assert k8s_stack.alerter.config.slack_channel_id == "C0EXAMPLE"
     assert k8s_stack.orchestrator.config.kubernetes_context == CONTEXT
     assert k8s_stack.orchestrator.config.kubernetes_namespace == NAMESPACE
     assert k8s_stack.artifact_store.config.path == STACK_ENV["TAGGER_S3_PATH"]

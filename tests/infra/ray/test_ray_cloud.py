@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from stacks.register import STACKS_DIR, load_stack_file, register, register_flavors
-from tests.helpers import create_example_secrets
+from tests.helpers import create_example_secrets, slack_checks_answered
 
 pytestmark = pytest.mark.ray
 CLUSTERS = STACKS_DIR / "clusters"
@@ -31,7 +31,9 @@ def ray_cloud(zenml_stack, monkeypatch):
     register_flavors()
     create_example_secrets()
     client = Client()
-    client.activate_stack(register(load_stack_file(STACKS_DIR / "ray-cloud.yaml")))
+    with slack_checks_answered():
+        name = register(load_stack_file(STACKS_DIR / "ray-cloud.yaml"))
+    client.activate_stack(name)
     yield client.active_stack
     client.activate_stack(zenml_stack.name)
 
