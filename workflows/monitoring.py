@@ -70,10 +70,6 @@ def monitor(
 ) -> MonitorOutcome:
     """Run the monitoring pipeline on the production version; retrain when asked (flag or
     `on_alarm: retrain`), an alarm fired and enough answers have feedback."""
-    from zenml import Model
-
-    from pipelines import monitoring_pipeline
-
     settings = read_config(config)
     parameters = dict(settings.get("parameters") or {})
     if since is not None:
@@ -91,6 +87,10 @@ def monitor(
     policy = RetrainPolicy.model_validate(settings.get("retrain") or {})
     parameters["retrain"] = retrain
     model = settings["model"]
+    from zenml import Model
+
+    from pipelines import monitoring_pipeline
+
     pipeline = monitoring_pipeline.with_options(
         model=Model(name=model["name"], version=model.get("version", "production")),
         parameters=parameters,
