@@ -181,14 +181,22 @@ def has_texts(frame: pd.DataFrame) -> bool:
 
 
 def rare_token_shares(
-    token_ids: list[list[int]], reference_counts: Counter, rare: int, unknown_id: int | None
+    token_ids: list[list[int]],
+    reference_counts: Counter,
+    rare: int,
+    unknown_id: int | None,
+    own: bool = False,
 ) -> np.ndarray:
     """Per text: the share of its tokens that are the tokenizer's unknown token or were seen at
-    most `rare` times in the reference texts."""
+    most `rare` times in the reference texts. `own`: the texts are the reference's, and each is
+    judged against the others only, as a new text is (else its own tokens would count)."""
     shares = np.zeros(len(token_ids))
     for i, ids in enumerate(token_ids):
         if ids:
-            odd = sum(1 for t in ids if t == unknown_id or reference_counts.get(t, 0) <= rare)
+            mine = Counter(ids) if own else Counter()
+            odd = sum(
+                1 for t in ids if t == unknown_id or reference_counts.get(t, 0) - mine[t] <= rare
+            )
             shares[i] = odd / len(ids)
     return shares
 
@@ -585,7 +593,11 @@ def measure_sides(
         counts = Counter(t for ids in reference.token_ids for t in ids)
         features.rare_shares = Sides(
             rare_token_shares(
-                reference.token_ids, counts, policy.rare_token_count, reference.unknown_id
+                reference.token_ids,
+                counts,
+                policy.rare_token_count,
+                reference.unknown_id,
+                own=True,
             ),
             rare_token_shares(
                 current.token_ids, counts, policy.rare_token_count, reference.unknown_id
