@@ -222,7 +222,10 @@ def undeploy() -> None:
 @click.option("--title", help="one project: its title")
 @click.option("--description", default="", help="one project: its description")
 @click.option(
-    "--input", "input_loc", help="CSV path or URL with id, created_on, title, description"
+    "--input",
+    "input_loc",
+    help="CSV path or URL with id, created_on, title, description; with Ray also a directory"
+    " or s3:// prefix of CSV / parquet files",
 )
 @click.option("--output", type=click.Path(dir_okay=False), help="write predictions (.csv or .json)")
 @click.option(
@@ -235,6 +238,11 @@ def undeploy() -> None:
     show_default=True,
     help="below it: other",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "local", "ray"]),
+    help="batch: in this process or on Ray Data (default: configs/batch_inference.yaml's)",
+)
 @user_errors
 def predict(
     title: str | None,
@@ -243,6 +251,7 @@ def predict(
     output: str | None,
     version: str,
     threshold: float,
+    engine: str | None,
 ) -> None:
     from workflows import prediction
 
@@ -251,7 +260,7 @@ def predict(
     if title is not None:
         echo_json(prediction.predict_one(title, description, version, threshold), output)
         return
-    frame = prediction.predict_file(input_loc, version, threshold)
+    frame = prediction.predict_file(input_loc, version, threshold, engine)
     if output:
         prediction.write_predictions(frame, output)
     click.echo(frame.head(20).to_string(index=False))

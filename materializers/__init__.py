@@ -2,6 +2,7 @@
 
 from materializers.classifier import ClassifierMaterializer
 from materializers.dataframe import HashedDataFrameMaterializer
+from materializers.predictions import PredictionSetMaterializer
 from materializers.reports import (
     BehaviorReportMaterializer,
     EvaluationReportMaterializer,
@@ -17,6 +18,7 @@ __all__ = [
     "EvaluationReportMaterializer",
     "HashedDataFrameMaterializer",
     "ModelCardMaterializer",
+    "PredictionSetMaterializer",
     "PromotionReport",
     "PromotionReportMaterializer",
     "ValidationReportMaterializer",

@@ -288,6 +288,9 @@ class PredictionSet:
                 total += pq.ParquetFile(stream).metadata.num_rows
         return total
 
+    def __len__(self) -> int:
+        return self.num_rows()
+
     def head(self, rows: int = 20) -> pd.DataFrame:
         taken, size = [], 0
         for batch in self.iter_batches(batch_size=rows):
@@ -305,7 +308,7 @@ class PredictionSet:
     def write_csv(self, path: str | Path) -> int:
         """Stream the predictions into one CSV file; the number of rows written."""
         rows = 0
-        with open(path, "w", newline="") as out:
+        with Path(path).open("w", newline="") as out:
             for batch in self.iter_batches():
                 batch.to_csv(out, index=False, header=rows == 0)
                 rows += len(batch)

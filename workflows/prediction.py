@@ -8,7 +8,9 @@ import pandas as pd
 
 from project import names
 from project.paths import BATCH_CONFIG
-from workflows.runs import model_name, output, run_pipeline
+from tagger.batch import PredictionSet
+from tagger.config import Engine
+from workflows.runs import model_name, output, read_config, run_pipeline
 
 
 def predict_one(
@@ -26,23 +28,38 @@ def predict_one(
 
 
 def predict_file(
-    input_loc: str, version: str | int = "production", threshold: float = 0.0
-) -> pd.DataFrame:
-    """Run the batch inference pipeline on a CSV (path or URL); its predictions."""
+    input_loc: str,
+    version: str | int = "production",
+    threshold: float = 0.0,
+    engine: Engine | None = None,
+) -> pd.DataFrame | PredictionSet:
+    """Run the batch inference pipeline on an input (a CSV path or URL; with Ray, also a
+    directory or prefix of CSV / parquet files); its predictions: a frame from the in-process
+    path, a lazily read `PredictionSet` from Ray. `engine` overrides the config's."""
     from zenml import Model
 
     from pipelines import batch_inference_pipeline
 
+    parameters: dict[str, Any] = {"dataset_loc": input_loc, "threshold": threshold}
+    if engine is not None:
+        batch = read_config(BATCH_CONFIG).get("parameters", {}).get("batch", {})
+        parameters["batch"] = {**batch, "engine": engine}
     pipeline = batch_inference_pipeline.with_options(
         config_path=str(BATCH_CONFIG),
         model=Model(name=model_name(BATCH_CONFIG), version=version),
-        parameters={"dataset_loc": input_loc, "threshold": threshold},
+        parameters=parameters,
     )
     return output(run_pipeline(pipeline), names.PREDICTIONS)
 
 
-def write_predictions(frame: pd.DataFrame, path: str) -> None:
+def write_predictions(predictions: pd.DataFrame | PredictionSet, path: str) -> None:
+    """JSON holds every row in memory; CSV from a `PredictionSet` streams batch by batch."""
+    if isinstance(predictions, PredictionSet):
+        if not path.endswith(".json"):
+            predictions.write_csv(path)
+            return
+        predictions = predictions.to_pandas()
     if path.endswith(".json"):
-        frame.to_json(path, orient="records", indent=2)
+        predictions.to_json(path, orient="records", indent=2)
     else:
-        frame.to_csv(path, index=False)
+        predictions.to_csv(path, index=False)
