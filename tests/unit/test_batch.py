@@ -51,7 +51,7 @@ def test_inputs_are_found_in_files_and_folders(projects: pd.DataFrame, tmp_path:
     with pytest.raises(BatchInputError, match="no such file"):
         input_files(str(tmp_path / "missing"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(BatchInputError, match="holds no .csv or .parquet files"):
+    with pytest.raises(BatchInputError, match=r"holds no \.csv or \.parquet files"):
         input_files(str(tmp_path / "empty"))
 
 
@@ -72,7 +72,7 @@ def test_per_row_rules_name_the_rows_that_break_them(projects: pd.DataFrame):
     assert "missing columns ['description']" in missing[0].observed
 
     block = bad.assign(path="/data/in/b.csv")
-    with pytest.raises(BlockValidationError, match="rows of /data/in/b.csv failed") as raised:
+    with pytest.raises(BlockValidationError, match=r"rows of /data/in/b\.csv failed") as raised:
         checked_block(block)
     assert raised.value.source == "/data/in/b.csv"
     assert "path" not in checked_block(rows.assign(path="/data/a.csv")).columns
