@@ -38,11 +38,15 @@ def on_head(ray_head):
 
     from tagger.batch import connect
 
+    before = os.environ.get("RAY_ADDRESS")
     os.environ["RAY_ADDRESS"] = ray_head.address
     connect()
     yield
     ray.shutdown()
-    os.environ.pop("RAY_ADDRESS")
+    if before is None:
+        del os.environ["RAY_ADDRESS"]
+    else:
+        os.environ["RAY_ADDRESS"] = before
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +123,47 @@ def test_a_bad_block_names_its_file_and_rows(
         "expect_column_value_lengths_to_be_between",
         "expect_column_values_to_not_be_null",
     }
+
+
+def test_the_batch_pipeline_streams_on_ray_into_a_lazy_artifact(
+    on_head, zenml_stack, bundle: Path, new_rows: pd.DataFrame, tmp_path: Path
+):
+    """The pipeline on the local stack with `engine: ray`: the sample is validated by the whole
+    suite, every row predicted by the actors, the parquet files land in the artifact store."""
+    from zenml import Model, link_artifact_to_model, save_artifact
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    from pipelines import batch_inference_pipeline
+    from project import names
+    from project.paths import BATCH_CONFIG
+
+    client = Client()
+    client.create_model("tagger-batch-ray")
+    version = client.create_model_version("tagger-batch-ray", name="v1")
+    classifier = save_artifact(TextClassifier.load(bundle), names.CLASSIFIER)
+    link_artifact_to_model(classifier, Model(name="tagger-batch-ray", version=version.name))
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    new_rows.iloc[:100].to_csv(folder / "a.csv", index=False)
+    new_rows.iloc[100:].to_parquet(folder / "b.parquet", index=False)
+
+    run = batch_inference_pipeline.with_options(
+        config_path=str(BATCH_CONFIG),
+        model=Model(name="tagger-batch-ray", version=version.name),
+        parameters={"dataset_loc": str(folder), "batch": {"engine": "ray", "actors": 1}},
+    )()
+
+    assert run.status == ExecutionStatus.COMPLETED
+    assert set(run.steps) == {"validate_batch_sample", "predict_on_ray"}
+    artifact = run.steps["predict_on_ray"].outputs[names.PREDICTIONS][0]
+    predictions = artifact.load()
+    assert isinstance(predictions, PredictionSet)
+    assert predictions.path == artifact.uri and len(predictions) == len(new_rows)
+    assert sorted(predictions.to_pandas()["id"]) == sorted(new_rows["id"])
+    summary = run.steps["predict_on_ray"].run_metadata["predictions"]
+    assert summary["engine"] == "ray" and summary["rows"] == len(new_rows)
+    assert sum(summary["per_class"].values()) == len(new_rows)
+    assert artifact.visualizations and artifact.run_metadata["rows"] == len(new_rows)
+    sample = run.steps["validate_batch_sample"].run_metadata["inference_input"]
+    assert sample["files"] == 2 and sample["sample_rows"] == 100
