@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from tagger.config import BatchConfig, Engine
+from tagger.config import Backend, BatchConfig, Engine
 from tagger.validation import ExpectationResult, ValidationReport, check_rows, validate
 
 logger = logging.getLogger(__name__)
@@ -181,27 +181,36 @@ class Predictor:
         return predict_frame(self.classifier, batch, self.threshold, self.batch_size)
 
 
-def connect(working_packages: Sequence[Path] = ()) -> None:
+def connect() -> None:
     """Join the Ray cluster this process reaches (`RAY_ADDRESS`, a local `ray start`, or a fresh
     local instance), shipping this package so the actors run this very code."""
     import ray
 
-    if ray.is_initialized():
-        return
-    modules = [str(Path(__file__).parent), *map(str, working_packages)]
-    ray.init(runtime_env={"py_modules": modules}, log_to_driver=False)
+    if not ray.is_initialized():
+        ray.init(runtime_env={"py_modules": [str(Path(__file__).parent)]}, log_to_driver=False)
 
 
-def predictions_dataset(location: str, bundle_dir: str | Path, config: BatchConfig, **options):
-    """The lazy dataset of predictions: read -> per-row checks (tasks) -> classifier (actors).
-
-    `options`: `backend` ("torch" | "onnx", the bundle directory holding the export) and
-    `threshold`, as for `predict_frame`.
-    """
+def predictions_dataset(
+    location: str,
+    bundle_dir: str | Path,
+    config: BatchConfig,
+    backend: Backend = "torch",
+    threshold: float = 0.0,
+):
+    """The lazy dataset of predictions: read -> per-row checks (tasks) -> classifier (a pool of
+    `config.actors` actors). With `backend="onnx"` the bundle directory holds the export."""
     import ray
     import ray.data
 
     connect()
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if config.actors * config.cpus_per_actor >= cpus:
+        # reading, checking and writing are tasks of a CPU each: with none left they never run
+        logger.warning(
+            "%d actors of %s CPUs take all %s CPUs of the cluster: the read and write tasks "
+            "wait until an autoscaler adds CPUs; lower batch.actors",
+            config.actors, config.cpus_per_actor, cpus,
+        )  # fmt: skip
     # a UDF's own exception (a bad block) reaches the caller as itself, not wrapped
     ray.data.DataContext.get_current().raise_original_map_exception = True
     bundle = ray.put(pack_bundle(bundle_dir))
@@ -212,27 +221,32 @@ def predictions_dataset(location: str, bundle_dir: str | Path, config: BatchConf
             Predictor,
             fn_constructor_kwargs={
                 "bundle": [bundle],
-                "backend": options.get("backend", "torch"),
-                "threshold": options.get("threshold", 0.0),
+                "backend": backend,
+                "threshold": threshold,
                 "batch_size": 64,
             },
             batch_size=config.batch_size,
             batch_format="pandas",
-            concurrency=(1, config.actors),
+            concurrency=config.actors,
             num_cpus=config.cpus_per_actor,
         )
     )
 
 
 def predict_on_ray(
-    location: str, bundle_dir: str | Path, output: str, config: BatchConfig, **options: Any
+    location: str,
+    bundle_dir: str | Path,
+    output: str,
+    config: BatchConfig,
+    backend: Backend = "torch",
+    threshold: float = 0.0,
 ) -> PredictionSet:
     """Predict every row at `location` into parquet files under `output`; a block that breaks the
     per-row rules stops the run with a `BlockValidationError` naming its file and rows."""
     import ray.exceptions
 
     target = f"{output.rstrip('/')}/{PARTS_DIR}"
-    dataset = predictions_dataset(location, bundle_dir, config, **options)
+    dataset = predictions_dataset(location, bundle_dir, config, backend, threshold)
     try:
         dataset.write_parquet(target)
     except ray.exceptions.RayTaskError as exc:

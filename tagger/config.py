@@ -103,7 +103,7 @@ class BatchConfig(Settings):
 
     engine: Engine = "auto"
     ray_above_mb: float = Field(256.0, ge=0)
-    actors: int = Field(2, ge=1)  # the most classifier actors; each loads the model once
+    actors: int = Field(2, ge=1)  # classifier actors; each loads the model once
     cpus_per_actor: float = Field(1.0, gt=0)
     batch_size: int = Field(512, ge=1)  # rows per actor call
     sample_rows: int = Field(1000, ge=1)  # rows the whole expectation suite runs on
