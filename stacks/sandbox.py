@@ -109,8 +109,11 @@ def serve_bento(
 
 
 @contextmanager
-def start_ray_head(log_dir: Path, num_cpus: int = 4) -> Iterator[RayHead]:
+def start_ray_head(
+    log_dir: Path, num_cpus: int = 4, object_store_mb: int | None = None
+) -> Iterator[RayHead]:
     """`ray start --head --block` in its own process group; ended (with its workers) on exit.
+    `object_store_mb` caps the shared-memory object store (Ray's default: 30% of the RAM).
 
     `ray stop` would end every Ray cluster on the machine, so the head is stopped by signal.
     """
@@ -122,6 +125,8 @@ def start_ray_head(log_dir: Path, num_cpus: int = 4) -> Iterator[RayHead]:
         f"--port={port}", f"--num-cpus={num_cpus}",
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
     ]  # fmt: skip
+    if object_store_mb is not None:
+        command.append(f"--object-store-memory={object_store_mb * 2**20}")
     head = RayHead(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}")
     ready = f"{head.dashboard}/api/version"
     with background_server(command, ready, log_dir / "head.log", "ray head", timeout=120):
