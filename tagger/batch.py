@@ -121,8 +121,12 @@ def validate_sample(location: str, rows: int) -> ValidationReport:
     return validate(read_sample(location, rows), with_labels=False, min_rows_per_label=None)
 
 
-def read_dataset(location: str):
-    """The input as a lazy Ray dataset with a `path` column naming each row's file."""
+def read_dataset(location: str, min_blocks: int = 1):
+    """The input as a lazy Ray dataset with a `path` column naming each row's file.
+
+    At least one read task a file and `min_blocks` in all: Ray Data would otherwise merge small
+    files into one block, which one actor predicts while the others wait.
+    """
     import pyarrow as pa
     import ray.data
     from pyarrow import csv
@@ -133,9 +137,22 @@ def read_dataset(location: str):
     )  # empty cells are nulls, as pandas reads them
     parts = []
     if csv_files := [f for f in files if f.lower().endswith(".csv")]:
-        parts.append(ray.data.read_csv(csv_files, include_paths=True, convert_options=as_text))
+        parts.append(
+            ray.data.read_csv(
+                csv_files,
+                include_paths=True,
+                convert_options=as_text,
+                override_num_blocks=max(len(csv_files), min_blocks),
+            )
+        )
     if parquet_files := [f for f in files if f.lower().endswith(".parquet")]:
-        parts.append(ray.data.read_parquet(parquet_files, include_paths=True))
+        parts.append(
+            ray.data.read_parquet(
+                parquet_files,
+                include_paths=True,
+                override_num_blocks=max(len(parquet_files), min_blocks),
+            )
+        )
     return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
 
 
@@ -215,7 +232,7 @@ def predictions_dataset(
     ray.data.DataContext.get_current().raise_original_map_exception = True
     bundle = ray.put(pack_bundle(bundle_dir))
     return (
-        read_dataset(location)
+        read_dataset(location, min_blocks=2 * config.actors)
         .map_batches(checked_block, batch_format="pandas")
         .map_batches(
             Predictor,
