@@ -25,6 +25,7 @@ def batch_inference_pipeline(
     dataset_loc: str,
     threshold: float = 0.0,
     backend: Backend = "torch",
+    record: bool = True,
     batch: BatchConfig = BatchConfig(),
 ) -> None:
     classifier = get_pipeline_context().model.get_model_artifact(names.CLASSIFIER)
@@ -34,4 +35,4 @@ def batch_inference_pipeline(
         return
     dataset = load_inference_data(dataset_loc)
     report = validate_data(dataset, with_labels=False)
-    predict_batch(dataset, classifier, threshold, backend, after=report)
+    predict_batch(dataset, classifier, threshold, backend, record, after=report)
