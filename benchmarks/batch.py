@@ -12,7 +12,7 @@
   costs per byte); every stage still reads, checks and carries whole rows. What a worker needs
   depends on block and batch sizes, not on the number of rows.
 
-    python -m benchmarks.batch [--rows 1000] [--large-rows 200000] [--limit-mb 600]
+    python -m benchmarks.batch [--rows 600] [--large-rows 40000] [--notes-chars 48000] [--limit-mb 600]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from benchmarks import cgroup_limit
 from benchmarks.env import PROJECT_ROOT, WORK_DIR, save_results
 
 SCALING_FILES = 8  # blocks enough for two actors to share
-LARGE_ROWS_PER_FILE = 10_000  # ~80 MB per file in memory with 8,000-character notes
+LARGE_FILE_BYTES = 64 * 2**20  # per generated file, in memory: a read task holds one
 
 
 def generate(
@@ -257,9 +257,11 @@ def main(argv: list[str] | None = None) -> None:
     from stacks.sandbox import start_ray_head
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.batch")
-    parser.add_argument("--rows", type=int, default=1000, help="rows of the scaling runs")
-    parser.add_argument("--large-rows", type=int, default=200_000)
-    parser.add_argument("--notes-chars", type=int, default=8000, help="large input: unread column")
+    parser.add_argument("--rows", type=int, default=600, help="rows of the scaling runs")
+    parser.add_argument("--large-rows", type=int, default=40_000)
+    parser.add_argument(
+        "--notes-chars", type=int, default=48_000, help="large input: unread column"
+    )
     parser.add_argument("--limit-mb", type=int, default=600, help="memory per Ray worker")
     parser.add_argument("--object-store-mb", type=int, default=256)
     parser.add_argument("--skip-scaling", action="store_true")
@@ -276,7 +278,8 @@ def main(argv: list[str] | None = None) -> None:
             if not args.skip_memory and cgroup_limit.available():
                 tiny = _bundle(tiny_base_model(WORK_DIR / "tiny-base"), WORK_DIR / "tiny")
                 large = WORK_DIR / "large"
-                info = generate(large, args.large_rows, 200, LARGE_ROWS_PER_FILE, args.notes_chars)
+                per_file = max(100, LARGE_FILE_BYTES // (args.notes_chars + 500))
+                info = generate(large, args.large_rows, 200, per_file, args.notes_chars)
                 info["object_store_mb"] = args.object_store_mb
                 _connect(head.address, args.limit_mb)
                 results["memory_bound"] = memory_bound(
