@@ -6,8 +6,9 @@
   the first predicted row (actor start and model load included);
 - memory bound: an input several times larger than the memory each Ray worker may use, predicted
   into parquet by `tagger.batch.predict_on_ray` while the kernel holds every worker to the limit
-  (a cgroup per worker, see benchmarks/cgroup_limit.py; needs root and cgroup v1, as here) and
-  the object store is capped. To fit in minutes on 2 cores the classifier there is a tiny random
+  (a cgroup per worker, see benchmarks/cgroup_limit.py; needs root and cgroup v1, as here; a
+  worker over it is killed and Ray retries its work, so the kills are counted) and the object
+  store is capped. To fit in minutes on 2 cores the classifier there is a tiny random
   BERT and most of each row's bytes are a `notes` column it does not read (tokenizing is what
   costs per byte); every stage still reads, checks and carries whole rows. What a worker needs
   depends on block and batch sizes, not on the number of rows.
@@ -205,6 +206,7 @@ def memory_bound(
         "enforced_by": "kernel memory cgroup per Ray worker",
         "workers_limited": len(workers),
         "limit_hits": sum(w["limit_hits"] for w in workers.values()),
+        "workers_killed_by_the_kernel": sum(w["oom_kills"] for w in workers.values()),
         "rows_out": rows,
         "wall_s": round(wall, 1),
         "rows_per_s": round(rows / wall, 1),

@@ -1,8 +1,9 @@
 """A memory limit per Ray worker process, enforced by the kernel: a cgroup (v1 memory controller)
 of its own for each worker, joined by Ray's `worker_process_setup_hook` as the worker starts.
 
-A worker that goes over the limit is killed by the kernel (and the Ray run fails), so a run that
-completes stayed under it. No side effects on import: Ray workers import this module.
+A worker that goes over the limit is killed by the kernel; Ray then retries the task or restarts
+the actor, so a run can complete after kills: `peaks` counts them (`oom_kills`). No side effects
+on import: Ray workers import this module.
 """
 
 from __future__ import annotations
@@ -31,15 +32,25 @@ def join() -> None:
 
 
 def peaks() -> dict[int, dict[str, int]]:
-    """Per worker group: the most memory it was ever charged, and how often it hit the limit."""
+    """Per worker group: the most memory it was ever charged, how often it hit the limit (page
+    cache is reclaimed there first), and how many times the kernel killed its process."""
     found = {}
     for group in ROOT.iterdir() if ROOT.is_dir() else ():
         if group.is_dir() and group.name.isdigit():
             found[int(group.name)] = {
                 "max_usage_bytes": int((group / "memory.max_usage_in_bytes").read_text()),
                 "limit_hits": int((group / "memory.failcnt").read_text()),
+                "oom_kills": _oom_kills(group),
             }
     return found
+
+
+def _oom_kills(group: Path) -> int:
+    for line in (group / "memory.oom_control").read_text().splitlines():
+        name, _, value = line.partition(" ")
+        if name == "oom_kill":
+            return int(value)
+    return 0
 
 
 def remove_empty_groups() -> None:
