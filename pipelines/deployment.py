@@ -13,5 +13,5 @@ from tagger.config import Backend
 def deployment_pipeline(port: int = 3000, timeout: int = 180, backend: Backend = "onnx") -> None:
     classifier = get_pipeline_context().model.get_model_artifact(names.CLASSIFIER)
     bento = build_bento(classifier, backend)
-    url = deploy_bento(bento, port, timeout)
+    url = deploy_bento(bento, classifier, port, timeout)
     smoke_test(url, classifier)

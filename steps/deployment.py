@@ -1,33 +1,21 @@
 """Deployment steps: package a model version as a Bento, serve it with the stack's BentoML model
-deployer (replacing what served before), and smoke-test the live endpoint."""
+deployer (replacing what served before without downtime), and smoke-test the live endpoint."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import bentoml
-import requests
 from zenml import get_step_context, step
 from zenml.logger import get_logger
 from zenml.utils import source_utils
 
 from project import names
-from serving import deployer, package
-from serving.service import to_prediction
+from serving import deployer, package, smoke
 from tagger.config import Backend
-from tagger.data import join_text
 from tagger.model import TextClassifier
 
 logger = get_logger(__name__)
-
-SMOKE_PROJECTS = [
-    {"title": "Real-time object detection", "description": "YOLO boxes on traffic camera images."},
-    {"title": "Sentiment analysis with BERT", "description": "Classify tweets by sentiment."},
-    {
-        "title": "Serving models on Kubernetes",
-        "description": "Deploy and monitor models in production.",
-    },
-]
 
 
 @step
@@ -64,9 +52,10 @@ def build_bento(
 
 @step(enable_cache=False)
 def deploy_bento(
-    bento: bentoml.Bento, port: int = 3000, timeout: int = 180
+    bento: bentoml.Bento, classifier: TextClassifier, port: int = 3000, timeout: int = 180
 ) -> Annotated[str, names.PREDICTION_URL]:
-    """Replace this model's server with one for this Bento; never cached (a server is state)."""
+    """Replace this model's server with one for this Bento, smoke-tested before it takes traffic;
+    never cached (a server is state)."""
     context = get_step_context()
     return deployer.start_server(
         bento,
@@ -79,6 +68,7 @@ def deploy_bento(
             "pipeline_step_name": context.step_run.name,
             "run_name": context.pipeline_run.name,
         },
+        check=lambda url: smoke.check_answers(url, classifier),
     )
 
 
@@ -86,17 +76,5 @@ def deploy_bento(
 def smoke_test(
     prediction_url: str, classifier: TextClassifier
 ) -> Annotated[int, names.SMOKE_CHECKS]:
-    """The live answers must equal the same bundle's in-process predictions."""
-    response = requests.post(
-        f"{prediction_url}/predict", json={"projects": SMOKE_PROJECTS}, timeout=30
-    )
-    response.raise_for_status()
-    texts = [join_text(p["title"], p["description"]) for p in SMOKE_PROJECTS]
-    labels = list(classifier.labels)
-    for live, row, text in zip(
-        response.json(), classifier.predict_proba(texts), texts, strict=True
-    ):
-        local = to_prediction(labels, row.tolist(), 0.0)
-        if live["tag"] != local.tag or abs(live["confidence"] - local.confidence) > 1e-4:
-            raise RuntimeError(f"live answer {live} differs from in-process {local} for {text!r}")
-    return len(SMOKE_PROJECTS)
+    """The public address answers as the same bundle does in process."""
+    return smoke.check_answers(prediction_url, classifier)
