@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import requests
 
+from serving.rollout import VERSION_HEADER
 from serving.service import to_prediction
 from tagger.data import join_text
 from tagger.model import TextClassifier
@@ -22,10 +23,18 @@ SMOKE_PROJECTS = [
 ]
 
 
-def check_answers(url: str, classifier: TextClassifier) -> int:
-    """How many projects were checked; a RuntimeError naming the first answer that differs."""
+def check_answers(url: str, bundles: dict[str, TextClassifier]) -> int:
+    """How many projects were checked; a RuntimeError naming the first answer that differs.
+
+    `bundles` holds each served version's bundle by version number: the answers are compared
+    with the bundle of the version the response names (a canary may answer with its candidate).
+    """
     response = requests.post(f"{url}/predict", json={"projects": SMOKE_PROJECTS}, timeout=30)
     response.raise_for_status()
+    answered = response.headers.get(VERSION_HEADER, "")
+    if answered not in bundles:
+        raise RuntimeError(f"the answer names version {answered!r}, not one of {sorted(bundles)}")
+    classifier = bundles[answered]
     texts = [join_text(p["title"], p["description"]) for p in SMOKE_PROJECTS]
     labels = list(classifier.labels)
     for live, row, text in zip(

@@ -28,7 +28,7 @@ def test_a_redeploy_under_load_loses_no_request(classifier, projects):
     def start(bento, version: int) -> str:
         def check(url: str) -> None:
             checked.append(url)
-            check_answers(url, classifier)
+            check_answers(url, {str(version): classifier})
 
         return deployer.start_server(bento, port, 180, version, str(PROJECT_ROOT), {}, check)
 
