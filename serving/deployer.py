@@ -89,7 +89,7 @@ def _roll_out(deployer, bento, timeout: int, model_version: int | None, run: dic
         model_name=MODEL_NAME,
         model_version=str(model_version) if model_version is not None else "",
         model_uri=bento.info.labels.get("model", ""),
-        apis=["predict", "metadata"],
+        apis=["predict", "feedback", "metadata"],
         **run,
     )
     new = deploy_beside(deployer, config, BentoMLKubernetesDeploymentService.SERVICE_TYPE, timeout)
@@ -129,7 +129,7 @@ def start_service(
         model_version=str(model_version) if model_version is not None else None,
         model_uri=bento.info.labels.get("model", ""),
         bento_tag=str(bento.tag),
-        apis=["predict", "metadata"],
+        apis=["predict", "feedback", "metadata"],
         host=HOST,
         port=port,
         working_dir=working_dir,

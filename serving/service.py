@@ -2,32 +2,57 @@
 
 The model is the BentoML model `project-tagger` holding one `TextClassifier` bundle (plain files,
 no pickle), and with the onnx backend its ONNX export beside it; the model's `backend` metadata
-says which one serves. A Bento pins the version that was latest when it was built and carries only
-that one.
+says which one serves. A Bento pins the models of its rollout plan (`serving.rollout`): production,
+and for a shadow or canary rollout the candidate too. Every /predict answer names the version that
+answered in its `x-model-version` header; in a shadow rollout the candidate's answer is recorded
+beside production's (`answered_by`, `agrees`), never returned.
 
     POST /predict   {"title": "...", "description": "..."}   or   {"projects": [{...}, ...]}
                     optional "threshold": below it the answer is "other"
+    POST /feedback  {"request_id": "...", "tag": "...", "item": 0}: the true tag of an earlier answer
     POST /metadata  model name, version, labels
     GET  /healthz, /readyz, /livez, /metrics (BentoML's own)
 
 `serving.contract.RequestContract` stands in front of the API: a request is answered by the
 service only once it is a complete, valid JSON body, so every bad request gets a 4xx with a
 one-line reason and the OpenAPI spec at /docs.json describes exactly what is accepted and answered.
+
+Every answer is recorded (`serving.records`): its request id comes from the caller's
+`x-request-id` header or is made here, and is returned in the same header; `/feedback` takes it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections import OrderedDict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import bentoml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from starlette.responses import JSONResponse
 
-from serving import bentoml_internals
-from serving.contract import RequestContract
-from tagger.data import join_text
+from serving import bentoml_internals, rollout
+from serving.contract import ErrorBody, RequestContract
+from serving.records import (
+    FEEDBACK,
+    PREDICTIONS,
+    FeedbackRecord,
+    PredictionRecord,
+    Recorder,
+    Recording,
+    find_prediction,
+    now,
+)
+from tagger.data import LABELS, join_text
 from tagger.inference import choose_tag
 from tagger.onnx_backend import load_classifier
+
+logger = logging.getLogger("bentoml.tagger.rollout")
 
 MODEL_NAME = "project-tagger"
 MODEL_CARD_FILE = "model_card.md"
@@ -35,6 +60,11 @@ MAX_ITEMS = 64
 # BentoML's batcher refuses requests (503) it expects to finish later than this: on 2 CPU cores a
 # batch of 64 takes a few hundred ms, so the bound is set well above what a queue of them needs.
 MAX_LATENCY_MS = 5000
+REQUEST_ID_HEADER = "x-request-id"
+# a caller's request id is kept when it is this safe; otherwise the service makes one
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# request ids answered recently, for /feedback without reading the files
+RECENT_REQUESTS = 100_000
 
 
 # numbers only: "0.5" and true are refused, not coerced
@@ -93,6 +123,24 @@ class PredictRequest(ProjectsRequest):
         return {**rest, "projects": [single]}
 
 
+class FeedbackRequest(BaseModel):
+    """The true tag of an earlier answer: its request id (the `x-request-id` answered) and, for a
+    request with several projects, the project's position in it."""
+
+    model_config = _STRICT
+
+    request_id: str = Field(min_length=1, max_length=128, pattern=f"^{_REQUEST_ID.pattern}$")
+    tag: Literal[LABELS]  # type: ignore[valid-type]
+    item: int = Field(default=0, ge=0, le=MAX_ITEMS - 1, strict=True)
+
+
+class FeedbackAnswer(BaseModel):
+    request_id: str
+    item: int
+    tag: str
+    predicted: str
+
+
 def to_prediction(labels: list[str], row: list[float], threshold: float) -> Prediction:
     """One answer: the most likely tag, or "other" when its probability is below `threshold`."""
     tag, confidence = choose_tag(labels, row, threshold)
@@ -100,20 +148,41 @@ def to_prediction(labels: list[str], row: list[float], threshold: float) -> Pred
     return Prediction(tag=tag, confidence=confidence, probabilities=probabilities)
 
 
+PLAN = rollout.current_plan(MODEL_NAME, Path(__file__).resolve().parent.parent)
+
+
+def _backend(model: Any) -> str:
+    # models saved before there was a choice hold only the torch bundle
+    return model.info.metadata.get("backend", "torch")
+
+
 @bentoml.service(name="tagger_model", workers=1, traffic={"timeout": 30})
 class TaggerModel:
-    """The classifier behind the API: concurrent requests are merged into one forward pass."""
+    """The classifiers behind the API, production's and in a rollout the candidate's: concurrent
+    requests to one of them are merged into one forward pass."""
 
-    model = bentoml.models.BentoModel(f"{MODEL_NAME}:latest")
+    model = bentoml.models.BentoModel(PLAN.production)
+    if PLAN.candidate is not None:
+        candidate = bentoml.models.BentoModel(PLAN.candidate)
 
     def __init__(self) -> None:
-        # models saved before there was a choice hold only the torch bundle
-        self.backend = self.model.info.metadata.get("backend", "torch")
+        self.backend = _backend(self.model)
         self.classifier = load_classifier(self.model.path, self.backend)
+        self.candidate_classifier = None
+        if PLAN.candidate is not None:
+            self.candidate_classifier = load_classifier(
+                self.candidate.path, _backend(self.candidate)
+            )
 
     @bentoml.api(batchable=True, max_batch_size=MAX_ITEMS, max_latency_ms=MAX_LATENCY_MS)
     def classify(self, texts: list[str]) -> list[list[float]]:
         return self.classifier.predict_proba(texts, batch_size=MAX_ITEMS).tolist()
+
+    @bentoml.api(batchable=True, max_batch_size=MAX_ITEMS, max_latency_ms=MAX_LATENCY_MS)
+    def classify_candidate(self, texts: list[str]) -> list[list[float]]:
+        if self.candidate_classifier is None:
+            raise ValueError("this Bento serves no candidate")
+        return self.candidate_classifier.predict_proba(texts, batch_size=MAX_ITEMS).tolist()
 
     @bentoml.api
     def describe(self) -> dict[str, Any]:
@@ -125,6 +194,14 @@ class TaggerModel:
             "base_model": self.classifier.info.base_model,
             "backend": self.backend,
             "model_card": self._model_card(),
+            "rollout": {
+                "strategy": PLAN.strategy,
+                "fraction": PLAN.fraction if PLAN.strategy == "canary" else None,
+                "candidate_model": str(self.candidate.tag) if PLAN.candidate else None,
+                "candidate_zenml_version": self.candidate.info.labels.get("zenml_version")
+                if PLAN.candidate
+                else None,
+            },
         }
 
     def _model_card(self) -> str | None:
@@ -140,22 +217,141 @@ class TaggerService:
 
     def __init__(self) -> None:
         self.info = self.tagger.describe()
+        self.recording = Recording.from_env()
+        self.recorder = Recorder(self.recording, f"api-{bentoml.server_context.worker_index or 0}")
+        self.recent: OrderedDict[str, list[str]] = OrderedDict()
+        self.version = self.info.get("zenml_model_version")
+        self.candidate_version = self.info["rollout"]["candidate_zenml_version"]
+        self._shadows: set[asyncio.Task] = set()
 
     @bentoml.api(input_spec=PredictRequest)
-    async def predict(self, projects: list[Project], threshold: float) -> list[Prediction]:
+    async def predict(
+        self, projects: list[Project], threshold: float, ctx: bentoml.Context
+    ) -> list[Prediction]:
+        started = time.perf_counter()
+        given = ctx.request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        ctx.response.headers[REQUEST_ID_HEADER] = request_id
         texts = [join_text(p.title, p.description) for p in projects]
-        rows = await self.tagger.to_async.classify(texts)
-        return [to_prediction(self.info["labels"], row, threshold) for row in rows]
+        # a canary's key: the caller's request id, else the texts (a repeated request, same version)
+        if rollout.candidate_answers(PLAN, request_id if given == request_id else "\n".join(texts)):
+            version, rows = (
+                self.candidate_version,
+                await self.tagger.to_async.classify_candidate(texts),
+            )
+        else:
+            version, rows = self.version, await self.tagger.to_async.classify(texts)
+        answers = [to_prediction(self.info["labels"], row, threshold) for row in rows]
+        ctx.response.headers[rollout.VERSION_HEADER] = version or ""
+        self._record(
+            request_id, projects, answers, threshold, time.perf_counter() - started, version
+        )
+        if PLAN.strategy == "shadow":
+            shadow = asyncio.create_task(self._shadow(request_id, projects, threshold, answers))
+            self._shadows.add(shadow)  # held until done: the loop keeps only weak references
+            shadow.add_done_callback(self._shadows.discard)
+        return answers
+
+    async def _shadow(
+        self, request_id: str, projects: list[Project], threshold: float, given: list[Prediction]
+    ) -> None:
+        """The candidate's answers to a request production answered, recorded beside them."""
+        started = time.perf_counter()
+        texts = [join_text(p.title, p.description) for p in projects]
+        try:
+            rows = await self.tagger.to_async.classify_candidate(texts)
+        except Exception as exc:  # noqa: BLE001 - the caller has its answer; this is a record
+            logger.warning("shadow scoring of request %s failed: %s", request_id, exc)
+            return
+        answers = [to_prediction(self.info["labels"], row, threshold) for row in rows]
+        self._record(
+            request_id,
+            projects,
+            answers,
+            threshold,
+            time.perf_counter() - started,
+            self.candidate_version,
+            answered=given,
+        )
+
+    @bentoml.api(input_spec=FeedbackRequest)
+    async def feedback(self, request_id: str, tag: str, item: int) -> FeedbackAnswer:
+        labels = self.info["labels"]
+        if tag not in labels:
+            return _error(400, "invalid request", f"tag: {tag!r} is not one of {labels}")
+        answered = self.recent.get(request_id)
+        if answered is None:
+            records = await asyncio.to_thread(find_prediction, self.recording.directory, request_id)
+            answered = [r.tag for r in sorted(records, key=lambda r: r.item)] or None
+        if answered is None:
+            return _error(404, "not found", f"no recorded answer with request_id {request_id!r}")
+        if item >= len(answered):
+            return _error(
+                404,
+                "not found",
+                f"request {request_id} had {len(answered)} project(s), no item {item}",
+            )
+        record = FeedbackRecord(request_id=request_id, item=item, tag=tag, time=now())
+        self.recorder.write(FEEDBACK, [record])
+        return FeedbackAnswer(request_id=request_id, item=item, tag=tag, predicted=answered[item])
 
     @bentoml.api(route="/metadata")
     def metadata(self) -> dict[str, Any]:
         return self.info
 
+    def _record(
+        self,
+        request_id: str,
+        projects: list[Project],
+        answers: list[Prediction],
+        threshold: float,
+        latency_s: float,
+        version: str | None,
+        answered: list[Prediction] | None = None,
+    ) -> None:
+        """`answered`: the answers the caller got, when these are a shadow's (not returned)."""
+        if answered is None:
+            self.recent[request_id] = [a.tag for a in answers]
+            self.recent.move_to_end(request_id)
+            while len(self.recent) > RECENT_REQUESTS:
+                self.recent.popitem(last=False)
+        at = now()
+        self.recorder.write(
+            PREDICTIONS,
+            [
+                PredictionRecord(
+                    request_id=request_id,
+                    item=i,
+                    time=at,
+                    source="served",
+                    model_version=str(version) if version is not None else None,
+                    title_length=len(p.title),
+                    description_length=len(p.description),
+                    title=p.title,
+                    description=p.description,
+                    tag=a.tag,
+                    confidence=a.confidence,
+                    probabilities=a.probabilities,
+                    threshold=threshold,
+                    latency_ms=latency_s * 1000,
+                    answered_by=self.version if answered else None,
+                    agrees=answered[i].tag == a.tag if answered else None,
+                )
+                for i, (p, a) in enumerate(zip(projects, answers, strict=True))
+            ],
+        )
+
+
+def _error(status: int, error: str, detail: str) -> Any:
+    """A 4xx with the contract's `ErrorBody`, for what only the service can judge."""
+    return JSONResponse(ErrorBody(error=error, detail=detail).model_dump(), status_code=status)
+
 
 bentoml_internals.require_bentoml_1_3()
 TaggerService.add_asgi_middleware(
     RequestContract,
-    documented_bodies={"predict": PREDICT_BODY},
+    documented_bodies={"predict": PREDICT_BODY, "feedback": TypeAdapter(FeedbackRequest)},
+    documented_answers={"feedback": {"404": "no answer was recorded with this request id"}},
     **bentoml_internals.contract_options(TaggerService),
 )
 bentoml_internals.gate_methods(TaggerService)
