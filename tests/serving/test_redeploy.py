@@ -22,6 +22,8 @@ def _metadata(url: str) -> dict:
 
 def test_a_redeploy_under_load_loses_no_request(classifier, projects):
     first = build_bento(save_model(classifier, zenml_version=1), REQUIREMENTS)
+    # built before the first serves: each Bento serves the models it pinned, not the newest
+    second = build_bento(save_model(classifier, zenml_version=2), REQUIREMENTS)
     port = free_port()
     checked: list[str] = []
 
@@ -35,8 +37,6 @@ def test_a_redeploy_under_load_loses_no_request(classifier, projects):
     try:
         url = start(first, 1)
         assert _metadata(url)["zenml_model_version"] == "1"
-        # built once the first serves: from the local store a Bento loads the newest model
-        second = build_bento(save_model(classifier, zenml_version=2), REQUIREMENTS)
         bodies = [
             {"title": t, "description": d}
             for t, d in zip(projects["title"], projects["description"], strict=True)
