@@ -27,13 +27,18 @@ def _copy_tree(source: str, destination: str) -> None:
             fileio.copy(src, dst, overwrite=True)
 
 
+def copy_bundle(artifact_uri: str, destination: str) -> None:
+    """The bundle's own files from a classifier artifact, without loading it (no torch)."""
+    _copy_tree(os.path.join(artifact_uri, BUNDLE_DIR), destination)
+
+
 class ClassifierMaterializer(BaseMaterializer):
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (TextClassifier,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.MODEL
 
     def load(self, data_type: type[Any]) -> TextClassifier:
         with self.get_temporary_directory(delete_at_exit=True) as local:
-            _copy_tree(os.path.join(self.uri, BUNDLE_DIR), local)
+            copy_bundle(self.uri, local)
             return TextClassifier.load(local)
 
     def save(self, data: TextClassifier) -> None:

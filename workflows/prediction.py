@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from project import names
 from project.paths import BATCH_CONFIG
-from workflows.runs import model_name, output, run_pipeline
+from workflows.runs import model_name
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def predict_one(
     title: str, description: str = "", version: str | int = "production", threshold: float = 0.0
 ) -> dict[str, Any]:
-    """The tag and every tag's probability, from the version's classifier loaded here."""
-    from registry.stages import get_version
-    from tagger.inference import choose_tag
+    """The tag and every tag's probability, from the version's classifier loaded here.
 
-    version_model = get_version(model_name(BATCH_CONFIG), version)
-    classifier = version_model.get_model_artifact(names.CLASSIFIER).load()
+    The bundle comes from the local copy of the artifact the version holds now
+    (`registry.bundle_cache`): one answer costs the model's load, not ZenML's.
+    """
+    from registry.bundle_cache import classifier_bundle
+    from tagger.inference import choose_tag
+    from tagger.model import TextClassifier
+
+    classifier = TextClassifier.load(classifier_bundle(model_name(BATCH_CONFIG), version))
     probabilities = classifier.predict_project(title, description)
     tag, _ = choose_tag(list(probabilities), list(probabilities.values()), threshold)
     return {"tag": tag, "probabilities": probabilities}
@@ -32,6 +37,7 @@ def predict_file(
     from zenml import Model
 
     from pipelines import batch_inference_pipeline
+    from workflows.runs import output, run_pipeline
 
     pipeline = batch_inference_pipeline.with_options(
         config_path=str(BATCH_CONFIG),
