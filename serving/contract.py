@@ -66,10 +66,13 @@ class RequestContract:
         documented_bodies: dict[str, TypeAdapter],
         spec: Callable[[], dict[str, Any]],
         body_timeout_s: float = BODY_TIMEOUT_S,
+        documented_answers: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.app = app
         self.inputs = inputs
         self.documented_bodies = documented_bodies
+        # 4xx an API answers itself (with an ErrorBody), by API name: {"404": "why"}
+        self.documented_answers = documented_answers or {}
         self.spec = spec
         self.body_timeout_s = body_timeout_s
         self._openapi: bytes | None = None
@@ -157,9 +160,9 @@ class RequestContract:
         }
         for path in self.inputs:
             operation = spec["paths"][path]["post"]
-            for status, description in answers.items():
-                operation["responses"][status] = {"description": description, **error}
             name = operation["x-bentoml-name"]
+            for status, description in {**answers, **self.documented_answers.get(name, {})}.items():
+                operation["responses"][status] = {"description": description, **error}
             if name in self.documented_bodies:
                 body = self.documented_bodies[name].json_schema(ref_template=ref)
                 schemas.update(body.pop("$defs", {}))

@@ -41,7 +41,7 @@ def start_server(
         model_version=str(model_version) if model_version is not None else None,
         model_uri=bento.info.labels.get("model", ""),
         bento_tag=str(bento.tag),
-        apis=["predict", "metadata"],
+        apis=["predict", "feedback", "metadata"],
         port=port,
         working_dir=working_dir,
         **run,

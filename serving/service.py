@@ -7,25 +7,45 @@ that one.
 
     POST /predict   {"title": "...", "description": "..."}   or   {"projects": [{...}, ...]}
                     optional "threshold": below it the answer is "other"
+    POST /feedback  {"request_id": "...", "tag": "...", "item": 0}: the true tag of an earlier answer
     POST /metadata  model name, version, labels
     GET  /healthz, /readyz, /livez, /metrics (BentoML's own)
 
 `serving.contract.RequestContract` stands in front of the API: a request is answered by the
 service only once it is a complete, valid JSON body, so every bad request gets a 4xx with a
 one-line reason and the OpenAPI spec at /docs.json describes exactly what is accepted and answered.
+
+Every answer is recorded (`serving.records`): its request id comes from the caller's
+`x-request-id` header or is made here, and is returned in the same header; `/feedback` takes it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
+import uuid
+from collections import OrderedDict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import bentoml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from starlette.responses import JSONResponse
 
 from serving import bentoml_internals
-from serving.contract import RequestContract
-from tagger.data import join_text
+from serving.contract import ErrorBody, RequestContract
+from serving.records import (
+    FEEDBACK,
+    PREDICTIONS,
+    FeedbackRecord,
+    PredictionRecord,
+    Recorder,
+    Recording,
+    find_prediction,
+    now,
+)
+from tagger.data import LABELS, join_text
 from tagger.inference import choose_tag
 from tagger.onnx_backend import load_classifier
 
@@ -35,6 +55,11 @@ MAX_ITEMS = 64
 # BentoML's batcher refuses requests (503) it expects to finish later than this: on 2 CPU cores a
 # batch of 64 takes a few hundred ms, so the bound is set well above what a queue of them needs.
 MAX_LATENCY_MS = 5000
+REQUEST_ID_HEADER = "x-request-id"
+# a caller's request id is kept when it is this safe; otherwise the service makes one
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# request ids answered recently, for /feedback without reading the files
+RECENT_REQUESTS = 100_000
 
 
 # numbers only: "0.5" and true are refused, not coerced
@@ -93,6 +118,24 @@ class PredictRequest(ProjectsRequest):
         return {**rest, "projects": [single]}
 
 
+class FeedbackRequest(BaseModel):
+    """The true tag of an earlier answer: its request id (the `x-request-id` answered) and, for a
+    request with several projects, the project's position in it."""
+
+    model_config = _STRICT
+
+    request_id: str = Field(min_length=1, max_length=128, pattern=f"^{_REQUEST_ID.pattern}$")
+    tag: Literal[LABELS]  # type: ignore[valid-type]
+    item: int = Field(default=0, ge=0, le=MAX_ITEMS - 1, strict=True)
+
+
+class FeedbackAnswer(BaseModel):
+    request_id: str
+    item: int
+    tag: str
+    predicted: str
+
+
 def to_prediction(labels: list[str], row: list[float], threshold: float) -> Prediction:
     """One answer: the most likely tag, or "other" when its probability is below `threshold`."""
     tag, confidence = choose_tag(labels, row, threshold)
@@ -140,22 +183,98 @@ class TaggerService:
 
     def __init__(self) -> None:
         self.info = self.tagger.describe()
+        self.recording = Recording.from_env()
+        self.recorder = Recorder(self.recording, f"api-{bentoml.server_context.worker_index or 0}")
+        self.recent: OrderedDict[str, list[str]] = OrderedDict()
 
     @bentoml.api(input_spec=PredictRequest)
-    async def predict(self, projects: list[Project], threshold: float) -> list[Prediction]:
+    async def predict(
+        self, projects: list[Project], threshold: float, ctx: bentoml.Context
+    ) -> list[Prediction]:
+        started = time.perf_counter()
+        request_id = ctx.request.headers.get(REQUEST_ID_HEADER, "")
+        if not _REQUEST_ID.fullmatch(request_id):
+            request_id = uuid.uuid4().hex
+        ctx.response.headers[REQUEST_ID_HEADER] = request_id
         texts = [join_text(p.title, p.description) for p in projects]
         rows = await self.tagger.to_async.classify(texts)
-        return [to_prediction(self.info["labels"], row, threshold) for row in rows]
+        answers = [to_prediction(self.info["labels"], row, threshold) for row in rows]
+        self._record(request_id, projects, answers, threshold, time.perf_counter() - started)
+        return answers
+
+    @bentoml.api(input_spec=FeedbackRequest)
+    async def feedback(self, request_id: str, tag: str, item: int) -> FeedbackAnswer:
+        labels = self.info["labels"]
+        if tag not in labels:
+            return _error(400, "invalid request", f"tag: {tag!r} is not one of {labels}")
+        answered = self.recent.get(request_id)
+        if answered is None:
+            records = await asyncio.to_thread(find_prediction, self.recording.directory, request_id)
+            answered = [r.tag for r in sorted(records, key=lambda r: r.item)] or None
+        if answered is None:
+            return _error(404, "not found", f"no recorded answer with request_id {request_id!r}")
+        if item >= len(answered):
+            return _error(
+                404,
+                "not found",
+                f"request {request_id} had {len(answered)} project(s), no item {item}",
+            )
+        record = FeedbackRecord(request_id=request_id, item=item, tag=tag, time=now())
+        self.recorder.write(FEEDBACK, [record])
+        return FeedbackAnswer(request_id=request_id, item=item, tag=tag, predicted=answered[item])
 
     @bentoml.api(route="/metadata")
     def metadata(self) -> dict[str, Any]:
         return self.info
 
+    def _record(
+        self,
+        request_id: str,
+        projects: list[Project],
+        answers: list[Prediction],
+        threshold: float,
+        latency_s: float,
+    ) -> None:
+        self.recent[request_id] = [a.tag for a in answers]
+        self.recent.move_to_end(request_id)
+        while len(self.recent) > RECENT_REQUESTS:
+            self.recent.popitem(last=False)
+        at = now()
+        version = self.info.get("zenml_model_version")
+        self.recorder.write(
+            PREDICTIONS,
+            [
+                PredictionRecord(
+                    request_id=request_id,
+                    item=i,
+                    time=at,
+                    source="served",
+                    model_version=str(version) if version is not None else None,
+                    title_length=len(p.title),
+                    description_length=len(p.description),
+                    title=p.title,
+                    description=p.description,
+                    tag=a.tag,
+                    confidence=a.confidence,
+                    probabilities=a.probabilities,
+                    threshold=threshold,
+                    latency_ms=latency_s * 1000,
+                )
+                for i, (p, a) in enumerate(zip(projects, answers, strict=True))
+            ],
+        )
+
+
+def _error(status: int, error: str, detail: str) -> Any:
+    """A 4xx with the contract's `ErrorBody`, for what only the service can judge."""
+    return JSONResponse(ErrorBody(error=error, detail=detail).model_dump(), status_code=status)
+
 
 bentoml_internals.require_bentoml_1_3()
 TaggerService.add_asgi_middleware(
     RequestContract,
-    documented_bodies={"predict": PREDICT_BODY},
+    documented_bodies={"predict": PREDICT_BODY, "feedback": TypeAdapter(FeedbackRequest)},
+    documented_answers={"feedback": {"404": "no answer was recorded with this request id"}},
     **bentoml_internals.contract_options(TaggerService),
 )
 bentoml_internals.gate_methods(TaggerService)

@@ -4,6 +4,7 @@ a real Bento served by the stack's BentoML model deployer, replaced in place, qu
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pipelines import training_pipeline
 from project import names
 from project.paths import TRAIN_CONFIG
 from serving.deployer import remove_servers, servers
+from serving.records import PREDICTIONS, read_records
 from stacks.sandbox import free_port
 from tests.helpers import NO_BEHAVIOR_CASES, run_cli
 from workflows.deployment import deploy
@@ -113,6 +115,14 @@ def test_batch_predictions_from_the_cli(production: int, projects: pd.DataFrame,
     summary = step.run_metadata["predictions"]
     assert summary["rows"] == 40 and sum(summary["per_class"].values()) == 40
     assert 0.0 < summary["mean_confidence"] <= 1.0
+
+    # recorded as served answers are, for monitoring
+    records_dir = Path(os.environ["TAGGER_ARTIFACT_ROOT"]) / "records"
+    batch_id = f"batch-{step.pipeline_run_id}"
+    recorded = [r for r in read_records(records_dir, PREDICTIONS) if r.request_id == batch_id]
+    assert sorted(r.item for r in recorded) == list(range(40))
+    assert {r.source for r in recorded} == {"batch"}
+    assert [r.tag for r in sorted(recorded, key=lambda r: r.item)] == [row["tag"] for row in rows]
 
     # the predictions are inference records of the version, never its training data
     version = Client().get_model_version(MODEL, production)

@@ -192,4 +192,4 @@ def test_schemathesis_finds_nothing(served, tmp_path: Path):
     assert result.returncode == 0 and counts, output[-5000:]
     generated, passed = map(int, counts.groups())
     assert generated == passed >= 300, output[-2000:]
-    assert "Tested: 6" in output  # /predict, /metadata and BentoML's four GET endpoints
+    assert "Tested: 7" in output  # /predict, /feedback, /metadata and BentoML's four GET endpoints
