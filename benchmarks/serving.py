@@ -59,7 +59,11 @@ async def _load(url: str, projects: list[dict], concurrency: int, total: int) ->
             project = projects[next_index % len(projects)]
             next_index += 1
             started = time.perf_counter()
-            response = await client.post(url, json=project)
+            try:
+                response = await client.post(url, json=project)
+            except httpx.TransportError:  # the server went away: a failed request, not a crash
+                failures += 1
+                continue
             latencies.append(time.perf_counter() - started)
             failures += response.status_code != 200
 
@@ -70,7 +74,7 @@ async def _load(url: str, projects: list[dict], concurrency: int, total: int) ->
         wall = time.perf_counter() - started
     ms = np.array(latencies) * 1000
     return {
-        "requests": len(latencies),
+        "requests": next_index,
         "failures": failures,
         "rps": len(latencies) / wall,
         "p50_ms": float(np.percentile(ms, 50)),
