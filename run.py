@@ -15,6 +15,9 @@ Examples:
     python run.py archive --version 2
     python run.py eval-set register hard.csv hard-cases   # a pinned evaluation set
     python run.py deploy [--version 3 | --stage production] [--port 3000]
+    python run.py deploy --strategy canary --candidate staging --fraction 0.1
+    python run.py deploy --strategy shadow --candidate 4
+    python run.py rollout-status                    # per version: requests, agreement, confidence, F1
     python run.py serve-status
     python run.py undeploy
     python run.py predict --title "YOLO for drones" --description "object detection"
@@ -213,11 +216,50 @@ def register_eval_set(location: str, name: str) -> None:
     "--stage", type=click.Choice(["staging", "production"]), default="production", show_default=True
 )
 @click.option("--port", type=int, help="port to serve on (default from configs/deploy.yaml)")
+@click.option(
+    "--strategy",
+    type=click.Choice(["replace", "shadow", "canary"]),
+    help="replace (ends a rollout) | shadow | canary (default from configs/deploy.yaml)",
+)
+@click.option("--candidate", metavar="N|staging", help="shadow / canary: the candidate version")
+@click.option(
+    "--fraction",
+    type=click.FloatRange(0, 1),
+    help="canary: the candidate's share of requests (default from configs/deploy.yaml)",
+)
 @user_errors
-def deploy(number: int | None, stage: str, port: int | None) -> None:
+def deploy(
+    number: int | None,
+    stage: str,
+    port: int | None,
+    strategy: str | None,
+    candidate: str | None,
+    fraction: float | None,
+) -> None:
     from workflows import deployment
 
-    echo_json(deployment.deploy(number if number is not None else stage, port))
+    if strategy == "replace" and candidate is not None:
+        raise click.UsageError("--strategy replace serves one version: drop --candidate")
+    if candidate is not None and not (candidate.isdigit() or candidate == "staging"):
+        raise click.BadParameter("a version number or staging", param_hint="--candidate")
+    version = number if number is not None else stage
+    echo_json(deployment.deploy(version, port, strategy, candidate, fraction))
+
+
+@cli.command(
+    "rollout-status",
+    help="Per served version: requests answered and shadowed, agreement, confidence, live F1.",
+)
+@click.option("--records", type=click.Path(file_okay=False, path_type=Path), help="records dir")
+@click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
+def rollout_status(records: Path | None, as_json: bool) -> None:
+    from workflows.rollout import rollout_status, status_table
+
+    status = rollout_status(records)
+    if as_json:
+        echo_json(status)
+    else:
+        click.echo("\n".join(status_table(status)))
 
 
 @cli.command("serve-status", help="The model servers of this model: state, URL, model version.")

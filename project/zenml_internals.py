@@ -6,7 +6,10 @@ written against, and says so clearly on any other.
   `_get_job_name`), and the per-step Jobs are built inside a closure of its entrypoint, so
   `step_jobs` rebuilds them field by field from the same public builders;
 - `run.py predict --title` finds the artifact a model version holds by reading the local sqlite
-  store's tables (no zenml import), and asks ZenML whenever that read is not certain.
+  store's tables (no zenml import), and asks ZenML whenever that read is not certain;
+- `BaseModelDeployer.deploy_model` hands back any existing server of the same service type as one
+  "with the exact same configuration" (the store leaves `config` out of its service filter), so
+  `deploy_beside` records and starts a new server as `deploy_model` does, without that lookup.
 """
 
 from __future__ import annotations
@@ -224,3 +227,37 @@ def model_artifact_id(database: Path, model: str, version: str | int, artifact: 
         logger.info("ZenML's store could not be read directly (%s); asking ZenML", exc)
         return None
     return UUID(rows[0][0]) if len(rows) == 1 else None
+
+
+def deploy_beside(deployer: Any, config: Any, service_type: Any, timeout: int) -> Any:
+    """A new server record of `deployer`, started, while its other servers keep running.
+
+    The steps of `BaseModelDeployer.deploy_model` after its lookup: the record in the store, the
+    flavor's `perform_deploy_model`, the record updated with the started server's state.
+    """
+    from zenml.client import Client
+    from zenml.model_deployers.base_model_deployer import get_model_version_id_if_exists
+
+    require_tested_zenml()
+    client = Client()
+    record = client.create_service(
+        config=config,
+        service_type=service_type,
+        model_version_id=get_model_version_id_if_exists(config.model_name, config.model_version),
+    )
+    try:
+        service = deployer.perform_deploy_model(id=record.id, config=config, timeout=timeout)
+    except Exception as exc:
+        client.delete_service(record.id)
+        raise RuntimeError(f"failed to deploy a server for {config.model_name}: {exc}") from exc
+    client.update_service(
+        id=service.uuid,
+        name=service.config.service_name,
+        service_source=service.model_dump().get("type"),
+        admin_state=service.admin_state,
+        status=service.status.model_dump(),
+        endpoint=service.endpoint.model_dump() if service.endpoint else None,
+        prediction_url=service.get_prediction_url(),
+        health_check_url=service.get_healthcheck_url(),
+    )
+    return service

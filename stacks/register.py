@@ -23,7 +23,10 @@ __all__ = ["STACKS_DIR", "load_stack_file", "register", "register_flavors"]
 
 logger = logging.getLogger("stacks.register")
 # custom flavors that stack files may use; registered before any stack
-PROJECT_FLAVORS = {"orchestrator": "stacks.ray_orchestrator.RayOrchestratorFlavor"}
+PROJECT_FLAVORS = {
+    "orchestrator": "stacks.ray_orchestrator.RayOrchestratorFlavor",
+    "model_deployer": "stacks.bentoml_kubernetes.BentoMLKubernetesDeployerFlavor",
+}
 
 
 def load_stack_file(path: Path) -> dict[str, Any]:
