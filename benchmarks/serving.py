@@ -117,12 +117,11 @@ def _rss_mb(pid: int) -> dict[str, float]:
     parent = psutil.Process(pid)
     found = {}
     for process in [parent, *parent.children(recursive=True)]:
-        command = " ".join(process.cmdline())
-        name = "serve" if process.pid == pid else f"worker-{process.pid}"
-        for marker in ("TaggerModel", "tagger_model", "project_tagger", "TaggerService"):
-            if marker in command:
-                name = f"{marker}-{process.pid}"
-        found[name] = process.memory_info().rss / 2**20
+        command = process.cmdline()
+        name = "serve" if process.pid == pid else "worker"
+        if "--service-name" in command:  # a BentoML worker: the API or the model service
+            name = command[command.index("--service-name") + 1]
+        found[f"{name}-{process.pid}"] = process.memory_info().rss / 2**20
     return found
 
 
