@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,21 +36,36 @@ import click
 
 from project.paths import TRAIN_CONFIG, TUNE_CONFIG
 
+# (module, class) of the errors a user can act on; see `user_errors`
+USER_ERRORS = (
+    ("registry.errors", "RegistryError"),
+    ("workflows.runs", "WorkflowError"),
+    ("tagger.data", "DatasetError"),
+    ("tagger.validation", "DataValidationError"),
+)
+
 
 def user_errors(command):
-    """A failed run, a bad config value or a refused registry move: a message, not a traceback."""
+    """A failed run, a bad config value or a refused registry move: a message, not a traceback.
+
+    The error classes are looked up among the modules the command imported: an exception of a
+    class whose module was never imported cannot have been raised, and importing those modules
+    here would cost every command their imports (pandas, ZenML) whether it needs them or not.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from registry.stages import RegistryError
-        from tagger.data import DatasetError
-        from tagger.validation import DataValidationError
-        from workflows.runs import WorkflowError
-
         try:
             return command(*args, **kwargs)
-        except (RegistryError, WorkflowError, DatasetError, DataValidationError) as exc:
-            raise click.ClickException(str(exc)) from exc
+        except Exception as exc:
+            known = tuple(
+                getattr(sys.modules[module], name)
+                for module, name in USER_ERRORS
+                if module in sys.modules
+            )
+            if isinstance(exc, known):
+                raise click.ClickException(str(exc)) from exc
+            raise
 
     return wrapper
 

@@ -17,13 +17,18 @@ from tagger.model import TextClassifier
 BUNDLE_DIR = "bundle"
 
 
+def copy_bundle(artifact_uri: str, destination: str) -> None:
+    """The bundle's own files from a classifier artifact, without loading it (no torch)."""
+    copy_tree(os.path.join(artifact_uri, BUNDLE_DIR), destination)
+
+
 class ClassifierMaterializer(BaseMaterializer):
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (TextClassifier,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.MODEL
 
     def load(self, data_type: type[Any]) -> TextClassifier:
         with self.get_temporary_directory(delete_at_exit=True) as local:
-            copy_tree(os.path.join(self.uri, BUNDLE_DIR), local)
+            copy_bundle(self.uri, local)
             return TextClassifier.load(local)
 
     def save(self, data: TextClassifier) -> None:
