@@ -2,6 +2,7 @@
 
 Examples:
 
+\b
     python run.py                                   # the full default flow on the active stack
     python run.py train --config configs/train.yaml
     python run.py train --dataset-loc https://example.org/projects.csv --results-fp results.json
