@@ -2,6 +2,7 @@
 
 from materializers.classifier import ClassifierMaterializer
 from materializers.dataframe import HashedDataFrameMaterializer
+from materializers.predictions import PredictionSetMaterializer
 from materializers.reports import (
     BehaviorReportMaterializer,
     EvaluationReportMaterializer,
@@ -18,7 +19,11 @@ __all__ = [
     "EvaluationReportMaterializer",
     "HashedDataFrameMaterializer",
     "ModelCardMaterializer",
+<<<<<<< HEAD
     "MonitoringReportMaterializer",
+=======
+    "PredictionSetMaterializer",
+>>>>>>> main
     "PromotionReport",
     "PromotionReportMaterializer",
     "ValidationReportMaterializer",

@@ -1,5 +1,6 @@
-"""ZenML pipelines: wiring only."""
+"""ZenML pipelines: wiring only.
 
+<<<<<<< HEAD
 from pipelines.batch_inference import batch_inference_pipeline
 from pipelines.deployment import deployment_pipeline
 from pipelines.monitoring import monitoring_pipeline
@@ -13,3 +14,29 @@ __all__ = [
     "training_pipeline",
     "tuning_pipeline",
 ]
+=======
+Each pipeline is imported on first use (`from pipelines import training_pipeline` imports only
+the training pipeline and its steps): a command that runs one pipeline does not pay for the
+imports of the others' steps (BentoML for deployment, Ray Tune for tuning).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_MODULES = {
+    "batch_inference_pipeline": "pipelines.batch_inference",
+    "deployment_pipeline": "pipelines.deployment",
+    "training_pipeline": "pipelines.training",
+    "tuning_pipeline": "pipelines.tuning",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return getattr(import_module(_MODULES[name]), name)
+    raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
+>>>>>>> main

@@ -25,6 +25,8 @@ METRIC_GOALS: dict[str, Literal["min", "max"]] = {
 # what runs the classifier when serving and in batch inference (tagger.onnx_backend)
 Backend = Literal["torch", "onnx"]
 BACKENDS: tuple[Backend, ...] = ("torch", "onnx")
+# where batch inference runs (tagger.batch): `auto` decides per run
+Engine = Literal["auto", "local", "ray"]
 Monitor = Literal["val_loss", "val_f1", "val_accuracy"]
 SearchKind = Literal["loguniform", "uniform", "choice"]
 
@@ -90,6 +92,21 @@ class Scaling(Settings):
     @property
     def distributed(self) -> bool:
         return self.use_ray or self.num_workers > 1
+
+
+class BatchConfig(Settings):
+    """How batch inference runs (`batch` in configs/batch_inference.yaml).
+
+    `auto` takes Ray Data when the step runs under the Ray orchestrator or the input is larger
+    than `ray_above_mb`; `local` always predicts in the step's process, `ray` always on Ray.
+    """
+
+    engine: Engine = "auto"
+    ray_above_mb: float = Field(256.0, ge=0)
+    actors: int = Field(2, ge=1)  # classifier actors; each loads the model once
+    cpus_per_actor: float = Field(1.0, gt=0)
+    batch_size: int = Field(512, ge=1)  # rows per actor call
+    sample_rows: int = Field(1000, ge=1)  # rows the whole expectation suite runs on
 
 
 DEFAULT_SPACE: dict[str, dict[SearchKind, list]] = {
