@@ -19,11 +19,8 @@ __all__ = [
     "EvaluationReportMaterializer",
     "HashedDataFrameMaterializer",
     "ModelCardMaterializer",
-<<<<<<< HEAD
     "MonitoringReportMaterializer",
-=======
     "PredictionSetMaterializer",
->>>>>>> main
     "PromotionReport",
     "PromotionReportMaterializer",
     "ValidationReportMaterializer",

@@ -195,7 +195,25 @@ def promotion_html(
     return _page(f"Promotion of {model} version {candidate}", body)
 
 
-<<<<<<< HEAD
+def predictions_html(summary: dict[str, Any], files: int, head: pd.DataFrame) -> str:
+    """Counts and confidence per tag over every prediction, and the first rows."""
+    per_class = summary["per_class"]
+    means = summary["mean_confidence_per_class"]
+    rows = [[escape(tag), str(count), f"{means[tag]:.3f}"] for tag, count in per_class.items()]
+    rows.append(["<b>all</b>", str(summary["rows"]), f"{summary['mean_confidence']:.3f}"])
+    shown = head.round(3).astype(str)
+    body = (
+        f"<p>{summary['rows']} predictions in {files} parquet files</p>"
+        + _table(["tag", "rows", "mean confidence"], rows)
+        + f"<h3>first {len(shown)} rows</h3>"
+        + _table(
+            [escape(str(c)) for c in shown.columns],
+            [[escape(v) for v in row] for row in shown.itertuples(index=False)],
+        )
+    )
+    return _page("Batch predictions", body)
+
+
 def _bars(edges: list[float], reference: list[float], current: list[float]) -> str:
     """Two histograms side by side as inline SVG: reference grey, current blue."""
     width, height, n = 360, 90, len(reference)
@@ -273,22 +291,3 @@ def monitoring_html(report: Any) -> str:
         + _table(["tag", "reference", "current"], mix_rows)
         + plots,
     )
-=======
-def predictions_html(summary: dict[str, Any], files: int, head: pd.DataFrame) -> str:
-    """Counts and confidence per tag over every prediction, and the first rows."""
-    per_class = summary["per_class"]
-    means = summary["mean_confidence_per_class"]
-    rows = [[escape(tag), str(count), f"{means[tag]:.3f}"] for tag, count in per_class.items()]
-    rows.append(["<b>all</b>", str(summary["rows"]), f"{summary['mean_confidence']:.3f}"])
-    shown = head.round(3).astype(str)
-    body = (
-        f"<p>{summary['rows']} predictions in {files} parquet files</p>"
-        + _table(["tag", "rows", "mean confidence"], rows)
-        + f"<h3>first {len(shown)} rows</h3>"
-        + _table(
-            [escape(str(c)) for c in shown.columns],
-            [[escape(v) for v in row] for row in shown.itertuples(index=False)],
-        )
-    )
-    return _page("Batch predictions", body)
->>>>>>> main

@@ -1,20 +1,5 @@
 """ZenML pipelines: wiring only.
 
-<<<<<<< HEAD
-from pipelines.batch_inference import batch_inference_pipeline
-from pipelines.deployment import deployment_pipeline
-from pipelines.monitoring import monitoring_pipeline
-from pipelines.training import training_pipeline
-from pipelines.tuning import tuning_pipeline
-
-__all__ = [
-    "batch_inference_pipeline",
-    "deployment_pipeline",
-    "monitoring_pipeline",
-    "training_pipeline",
-    "tuning_pipeline",
-]
-=======
 Each pipeline is imported on first use (`from pipelines import training_pipeline` imports only
 the training pipeline and its steps): a command that runs one pipeline does not pay for the
 imports of the others' steps (BentoML for deployment, Ray Tune for tuning).
@@ -28,6 +13,7 @@ from typing import Any
 _MODULES = {
     "batch_inference_pipeline": "pipelines.batch_inference",
     "deployment_pipeline": "pipelines.deployment",
+    "monitoring_pipeline": "pipelines.monitoring",
     "training_pipeline": "pipelines.training",
     "tuning_pipeline": "pipelines.tuning",
 }
@@ -39,4 +25,3 @@ def __getattr__(name: str) -> Any:
     if name in _MODULES:
         return getattr(import_module(_MODULES[name]), name)
     raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
->>>>>>> main

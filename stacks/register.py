@@ -25,11 +25,8 @@ logger = logging.getLogger("stacks.register")
 # custom flavors that stack files may use; registered before any stack
 PROJECT_FLAVORS = {
     "orchestrator": "stacks.ray_orchestrator.RayOrchestratorFlavor",
-<<<<<<< HEAD
     "alerter": "stacks.file_alerter.FileAlerterFlavor",
-=======
     "model_deployer": "stacks.bentoml_kubernetes.BentoMLKubernetesDeployerFlavor",
->>>>>>> main
 }
 
 

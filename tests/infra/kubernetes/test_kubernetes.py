@@ -163,14 +163,10 @@ def k8s_stack(kubeconfig: Path, monkeypatch_module: pytest.MonkeyPatch):
     client = Client()
     previous = client.active_stack_model.name
     create_example_secrets()
-<<<<<<< HEAD
+    register_flavors()
     with slack_checks_answered():
         name = register(load_stack_file(STACKS_DIR / "kubernetes.yaml"))
     client.activate_stack(name)
-=======
-    register_flavors()
-    client.activate_stack(register(load_stack_file(STACKS_DIR / "kubernetes.yaml")))
->>>>>>> main
     yield client.active_stack
     client.activate_stack(previous)
 
@@ -217,11 +213,8 @@ def test_stack_registers_and_describes(k8s_stack):
         T.CONTAINER_REGISTRY: "default",
         T.IMAGE_BUILDER: "kaniko",
         T.EXPERIMENT_TRACKER: "mlflow",
-<<<<<<< HEAD
         T.ALERTER: "slack",
-=======
         T.MODEL_DEPLOYER: "bentoml-kubernetes",
->>>>>>> main
     }
     assert k8s_stack.alerter.config.model_dump()["slack_token"] == "{{tagger_slack.token}}"
     assert k8s_stack.alerter.config.slack_channel_id == "C0EXAMPLE"
