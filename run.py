@@ -2,6 +2,7 @@
 
 Examples:
 
+\b
     python run.py                                   # the full default flow on the active stack
     python run.py train --config configs/train.yaml
     python run.py train --dataset-loc https://example.org/projects.csv --results-fp results.json
@@ -15,38 +16,58 @@ Examples:
     python run.py archive --version 2
     python run.py eval-set register hard.csv hard-cases   # a pinned evaluation set
     python run.py deploy [--version 3 | --stage production] [--port 3000]
+    python run.py deploy --strategy canary --candidate staging --fraction 0.1
+    python run.py deploy --strategy shadow --candidate 4
+    python run.py rollout-status                    # per version: requests, agreement, confidence, F1
     python run.py serve-status
     python run.py undeploy
     python run.py predict --title "YOLO for drones" --description "object detection"
     python run.py predict --input new.csv --output predictions.csv
+    python run.py monitor [--since 24h | --input batch.csv] [--retrain]   # exit 3 on an alarm
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from project.paths import TRAIN_CONFIG, TUNE_CONFIG
+from project.paths import MONITOR_CONFIG, TRAIN_CONFIG, TUNE_CONFIG
+
+# (module, class) of the errors a user can act on; see `user_errors`
+USER_ERRORS = (
+    ("registry.errors", "RegistryError"),
+    ("workflows.runs", "WorkflowError"),
+    ("tagger.data", "DatasetError"),
+    ("tagger.validation", "DataValidationError"),
+)
 
 
 def user_errors(command):
-    """A failed run, a bad config value or a refused registry move: a message, not a traceback."""
+    """A failed run, a bad config value or a refused registry move: a message, not a traceback.
+
+    The error classes are looked up among the modules the command imported: an exception of a
+    class whose module was never imported cannot have been raised, and importing those modules
+    here would cost every command their imports (pandas, ZenML) whether it needs them or not.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from registry.stages import RegistryError
-        from tagger.data import DatasetError
-        from tagger.validation import DataValidationError
-        from workflows.runs import WorkflowError
-
         try:
             return command(*args, **kwargs)
-        except (RegistryError, WorkflowError, DatasetError, DataValidationError) as exc:
-            raise click.ClickException(str(exc)) from exc
+        except Exception as exc:
+            known = tuple(
+                getattr(sys.modules[module], name)
+                for module, name in USER_ERRORS
+                if module in sys.modules
+            )
+            if isinstance(exc, known):
+                raise click.ClickException(str(exc)) from exc
+            raise
 
     return wrapper
 
@@ -197,11 +218,50 @@ def register_eval_set(location: str, name: str) -> None:
     "--stage", type=click.Choice(["staging", "production"]), default="production", show_default=True
 )
 @click.option("--port", type=int, help="port to serve on (default from configs/deploy.yaml)")
+@click.option(
+    "--strategy",
+    type=click.Choice(["replace", "shadow", "canary"]),
+    help="replace (ends a rollout) | shadow | canary (default from configs/deploy.yaml)",
+)
+@click.option("--candidate", metavar="N|staging", help="shadow / canary: the candidate version")
+@click.option(
+    "--fraction",
+    type=click.FloatRange(0, 1),
+    help="canary: the candidate's share of requests (default from configs/deploy.yaml)",
+)
 @user_errors
-def deploy(number: int | None, stage: str, port: int | None) -> None:
+def deploy(
+    number: int | None,
+    stage: str,
+    port: int | None,
+    strategy: str | None,
+    candidate: str | None,
+    fraction: float | None,
+) -> None:
     from workflows import deployment
 
-    echo_json(deployment.deploy(number if number is not None else stage, port))
+    if strategy == "replace" and candidate is not None:
+        raise click.UsageError("--strategy replace serves one version: drop --candidate")
+    if candidate is not None and not (candidate.isdigit() or candidate == "staging"):
+        raise click.BadParameter("a version number or staging", param_hint="--candidate")
+    version = number if number is not None else stage
+    echo_json(deployment.deploy(version, port, strategy, candidate, fraction))
+
+
+@cli.command(
+    "rollout-status",
+    help="Per served version: requests answered and shadowed, agreement, confidence, live F1.",
+)
+@click.option("--records", type=click.Path(file_okay=False, path_type=Path), help="records dir")
+@click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
+def rollout_status(records: Path | None, as_json: bool) -> None:
+    from workflows.rollout import rollout_status, status_table
+
+    status = rollout_status(records)
+    if as_json:
+        echo_json(status)
+    else:
+        click.echo("\n".join(status_table(status)))
 
 
 @cli.command("serve-status", help="The model servers of this model: state, URL, model version.")
@@ -222,7 +282,10 @@ def undeploy() -> None:
 @click.option("--title", help="one project: its title")
 @click.option("--description", default="", help="one project: its description")
 @click.option(
-    "--input", "input_loc", help="CSV path or URL with id, created_on, title, description"
+    "--input",
+    "input_loc",
+    help="CSV path or URL with id, created_on, title, description; with Ray also a directory"
+    " or s3:// prefix of CSV / parquet files",
 )
 @click.option("--output", type=click.Path(dir_okay=False), help="write predictions (.csv or .json)")
 @click.option(
@@ -235,6 +298,11 @@ def undeploy() -> None:
     show_default=True,
     help="below it: other",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "local", "ray"]),
+    help="batch: in this process or on Ray Data (default: configs/batch_inference.yaml's)",
+)
 @user_errors
 def predict(
     title: str | None,
@@ -243,6 +311,7 @@ def predict(
     output: str | None,
     version: str,
     threshold: float,
+    engine: str | None,
 ) -> None:
     from workflows import prediction
 
@@ -251,11 +320,45 @@ def predict(
     if title is not None:
         echo_json(prediction.predict_one(title, description, version, threshold), output)
         return
-    frame = prediction.predict_file(input_loc, version, threshold)
+    frame = prediction.predict_file(input_loc, version, threshold, engine)
     if output:
         prediction.write_predictions(frame, output)
     click.echo(frame.head(20).to_string(index=False))
     click.echo(f"{len(frame)} predictions" + (f" written to {output}" if output else ""))
+
+
+@cli.command(
+    help="Measure recorded traffic (or a file) against production's training data; "
+    "exit 3 when an alarm fires, one line per alarm."
+)
+@config_option("--config", MONITOR_CONFIG, "monitoring config (window, thresholds, on_alarm)")
+@click.option("--since", help="the window: 24h, 90m, 7d (default from the config)")
+@click.option("--input", "input_loc", help="measure a CSV or JSON batch instead of the records")
+@click.option("--records-dir", help="where the records are (default from the config)")
+@click.option("--server-url", help="a running server whose /metrics join the report")
+@click.option(
+    "--retrain/--no-retrain",
+    default=None,
+    help="on an alarm with enough feedback: retrain, promote, redeploy (default: on_alarm)",
+)
+@user_errors
+def monitor(
+    config: Path,
+    since: str | None,
+    input_loc: str | None,
+    records_dir: str | None,
+    server_url: str | None,
+    retrain: bool | None,
+) -> None:
+    from workflows import monitoring
+
+    if since is not None and input_loc is not None:
+        raise click.UsageError("give either --since (recorded traffic) or --input (a file)")
+    outcome = monitoring.monitor(
+        since, input_loc, retrain, config, records_dir=records_dir, server_url=server_url
+    )
+    click.echo("\n".join(outcome.lines()))
+    raise SystemExit(outcome.exit_code)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,23 @@
 - batch inference (`predict_frame`, what the pipeline step runs) against a raw forward in input
   order, batch 64.
 
+- `--memory`: the RSS of every serving process before and after 10,000 requests at concurrency 32
+  (0 failed expected), and where a request's time goes at concurrency 1: the HTTP round trip alone
+  (`/livez`), the API process answering without the model (`/metadata`: body parsing, the request
+  contract, JSON), the whole `/predict`, and, in this process, the request's validation, the
+  tokenisation, the forward and the answer's JSON; the rest of `/predict` is the hop to the model
+  service and its batcher.
+
     python -m benchmarks.serving
+    python -m benchmarks.serving --memory [--backend onnx]
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 import time
 
 import numpy as np
@@ -48,7 +59,11 @@ async def _load(url: str, projects: list[dict], concurrency: int, total: int) ->
             project = projects[next_index % len(projects)]
             next_index += 1
             started = time.perf_counter()
-            response = await client.post(url, json=project)
+            try:
+                response = await client.post(url, json=project)
+            except httpx.TransportError:  # the server went away: a failed request, not a crash
+                failures += 1
+                continue
             latencies.append(time.perf_counter() - started)
             failures += response.status_code != 200
 
@@ -59,7 +74,7 @@ async def _load(url: str, projects: list[dict], concurrency: int, total: int) ->
         wall = time.perf_counter() - started
     ms = np.array(latencies) * 1000
     return {
-        "requests": len(latencies),
+        "requests": next_index,
         "failures": failures,
         "rps": len(latencies) / wall,
         "p50_ms": float(np.percentile(ms, 50)),
@@ -90,7 +105,135 @@ def _raw(classifier, texts: list[str], batch: int) -> dict:
     }
 
 
+MEMORY_REQUESTS = 10_000
+MEMORY_CONCURRENCY = 32
+HOP_REQUESTS = 300
+
+
+def _rss_mb(pid: int) -> dict[str, float]:
+    """RSS (MB) of `bentoml serve` and each of its processes, by a short name of their command."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    found = {}
+    for process in [parent, *parent.children(recursive=True)]:
+        command = process.cmdline()
+        name = "serve" if process.pid == pid else "worker"
+        if "--service-name" in command:  # a BentoML worker: the API or the model service
+            name = command[command.index("--service-name") + 1]
+        found[f"{name}-{process.pid}"] = process.memory_info().rss / 2**20
+    return found
+
+
+def _sequential_ms(call, n: int) -> dict:
+    latencies = []
+    for _ in range(n):
+        started = time.perf_counter()
+        call()
+        latencies.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": float(np.percentile(latencies, 50)), "mean_ms": float(np.mean(latencies))}
+
+
+def _hops(url: str, runner, project: dict) -> dict:
+    """Where one request's time goes at concurrency 1 (medians of sequential calls); `runner` is
+    the classifier on the served backend, loaded from the served model's files."""
+    import httpx
+
+    from serving.service import PredictRequest, to_prediction
+    from tagger.data import join_text
+
+    with httpx.Client(timeout=60) as client:
+        http = _sequential_ms(lambda: client.get(f"{url}/livez"), HOP_REQUESTS)
+        api = _sequential_ms(lambda: client.post(f"{url}/metadata", json={}), HOP_REQUESTS)
+        full = _sequential_ms(lambda: client.post(f"{url}/predict", json=project), HOP_REQUESTS)
+    text = join_text(project["title"], project["description"])
+    body = json.dumps(project)
+    labels = list(runner.labels)
+    in_process = {
+        "validate_request": _sequential_ms(
+            lambda: PredictRequest.model_validate_json(body), HOP_REQUESTS
+        ),
+        "tokenise": _sequential_ms(
+            lambda: runner.tokenizer([text], truncation=True, max_length=128), HOP_REQUESTS
+        ),
+        "tokenise_forward_softmax": _sequential_ms(
+            lambda: runner.predict_proba([text]), HOP_REQUESTS
+        ),
+        "answer_json": _sequential_ms(
+            lambda: to_prediction(labels, [0.25] * 4, 0.0).model_dump_json(), HOP_REQUESTS
+        ),
+    }
+    accounted = api["p50_ms"] + sum(
+        in_process[k]["p50_ms"] for k in ("tokenise_forward_softmax", "answer_json")
+    )
+    return {
+        "http_round_trip_livez": http,
+        "api_without_model_metadata": api,
+        "predict": full,
+        "in_process": in_process,
+        "model_hop_and_batcher_p50_ms": full["p50_ms"] - accounted,
+    }
+
+
+def memory(backend: str) -> None:
+    """RSS before and after MEMORY_REQUESTS requests at MEMORY_CONCURRENCY; the hop breakdown."""
+    from serving.package import build_bento, runtime_requirements, save_model
+    from tagger.config import DEFAULT_BASE_MODEL
+    from tagger.model import TextClassifier
+    from tagger.onnx_backend import load_classifier
+
+    classifier = TextClassifier.from_base(
+        DEFAULT_BASE_MODEL,
+        ("computer-vision", "mlops", "natural-language-processing", "other"),
+        128,
+    )
+    projects = _projects()
+    model = save_model(classifier, zenml_version=None, backend=backend)
+    bento = build_bento(model, runtime_requirements(backend))
+    results: dict = {"backend": backend, "load_average_at_start": os.getloadavg()[0]}
+    with serve_bento(str(bento.tag), WORK_DIR / "serving-memory.log", cwd=PROJECT_ROOT) as server:
+        url = f"{server.url}/predict"
+        asyncio.run(_load(url, projects, 8, 200))  # warm-up
+        before = _rss_mb(server.pid)
+        load = asyncio.run(_load(url, projects, MEMORY_CONCURRENCY, MEMORY_REQUESTS))
+        after = _rss_mb(server.pid)
+        runner = load_classifier(model.path, backend)
+        results["hops"] = _hops(server.url, runner, projects[0])
+        hops_after = _rss_mb(server.pid)
+    growth = {
+        name: after[name] / before[name] - 1 for name in before if name in after and before[name]
+    }
+    results |= {
+        "load": load,
+        "rss_mb_before": before,
+        "rss_mb_after": after,
+        "rss_mb_after_hops": hops_after,
+        "rss_growth": growth,
+        "rss_total_mb": {"before": sum(before.values()), "after": sum(after.values())},
+    }
+    save_results(f"serving-memory-{backend}", results)
+    total = results["rss_total_mb"]
+    print(
+        f"| serving RSS MB, all processes, after {load['requests']:,} requests at concurrency "
+        f"{MEMORY_CONCURRENCY} ({load['failures']} failed; {backend} backend) vs before "
+        f"| {total['after']:.0f} | {total['before']:.0f} | {total['after'] / total['before']:.2f} |"
+    )
+    hops = results["hops"]
+    print(
+        "hop breakdown at concurrency 1, p50 ms: "
+        f"/livez {hops['http_round_trip_livez']['p50_ms']:.1f}, "
+        f"/metadata {hops['api_without_model_metadata']['p50_ms']:.1f}, "
+        f"/predict {hops['predict']['p50_ms']:.1f}; in process: "
+        + ", ".join(f"{k} {v['p50_ms']:.2f}" for k, v in hops["in_process"].items())
+        + f"; model hop + batcher {hops['model_hop_and_batcher_p50_ms']:.1f}"
+    )
+
+
 def main() -> None:
+    if "--memory" in sys.argv[1:]:
+        args = sys.argv[1:]
+        memory(args[args.index("--backend") + 1] if "--backend" in args else "torch")
+        return
     from serving.package import build_bento, runtime_requirements, save_model
     from tagger.config import DEFAULT_BASE_MODEL
     from tagger.data import join_text

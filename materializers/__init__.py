@@ -2,10 +2,12 @@
 
 from materializers.classifier import ClassifierMaterializer
 from materializers.dataframe import HashedDataFrameMaterializer
+from materializers.predictions import PredictionSetMaterializer
 from materializers.reports import (
     BehaviorReportMaterializer,
     EvaluationReportMaterializer,
     ModelCardMaterializer,
+    MonitoringReportMaterializer,
     PromotionReport,
     PromotionReportMaterializer,
     ValidationReportMaterializer,
@@ -17,6 +19,8 @@ __all__ = [
     "EvaluationReportMaterializer",
     "HashedDataFrameMaterializer",
     "ModelCardMaterializer",
+    "MonitoringReportMaterializer",
+    "PredictionSetMaterializer",
     "PromotionReport",
     "PromotionReportMaterializer",
     "ValidationReportMaterializer",

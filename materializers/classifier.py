@@ -10,21 +10,16 @@ from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 from zenml.metadata.metadata_types import MetadataType
 
+from materializers.files import copy_tree
 from materializers.visualizations import classifier_html
 from tagger.model import TextClassifier
 
 BUNDLE_DIR = "bundle"
 
 
-def _copy_tree(source: str, destination: str) -> None:
-    fileio.makedirs(destination)
-    for name in fileio.listdir(source):
-        name = str(name)
-        src, dst = os.path.join(source, name), os.path.join(destination, name)
-        if fileio.isdir(src):
-            _copy_tree(src, dst)
-        else:
-            fileio.copy(src, dst, overwrite=True)
+def copy_bundle(artifact_uri: str, destination: str) -> None:
+    """The bundle's own files from a classifier artifact, without loading it (no torch)."""
+    copy_tree(os.path.join(artifact_uri, BUNDLE_DIR), destination)
 
 
 class ClassifierMaterializer(BaseMaterializer):
@@ -33,13 +28,13 @@ class ClassifierMaterializer(BaseMaterializer):
 
     def load(self, data_type: type[Any]) -> TextClassifier:
         with self.get_temporary_directory(delete_at_exit=True) as local:
-            _copy_tree(os.path.join(self.uri, BUNDLE_DIR), local)
+            copy_bundle(self.uri, local)
             return TextClassifier.load(local)
 
     def save(self, data: TextClassifier) -> None:
         with self.get_temporary_directory(delete_at_exit=True) as local:
             data.save(local)
-            _copy_tree(local, os.path.join(self.uri, BUNDLE_DIR))
+            copy_tree(local, os.path.join(self.uri, BUNDLE_DIR))
 
     def _summary(self, data: TextClassifier) -> dict[str, MetadataType]:
         return {

@@ -17,12 +17,14 @@ from zenml.metadata.metadata_types import MetadataType
 from materializers.visualizations import (
     behavior_html,
     evaluation_html,
+    monitoring_html,
     promotion_html,
     validation_html,
 )
 from tagger.behavior import BehaviorReport
 from tagger.evaluation import EvaluationReport
 from tagger.model_card import ModelCard
+from tagger.monitoring import MonitoringReport
 from tagger.validation import ValidationReport
 
 REPORT_FILE = "report.json"
@@ -80,6 +82,18 @@ class BehaviorReportMaterializer(_JsonReportMaterializer):
             "blocks_production": data.blocks_production,
             "pass_rates": data.pass_rates(),
             "failed_checks": [f"{r.kind}/{r.case}" for r in data.failures()],
+        }
+
+
+class MonitoringReportMaterializer(_JsonReportMaterializer):
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (MonitoringReport,)
+    render = staticmethod(monitoring_html)
+
+    def extract_metadata(self, data: MonitoringReport) -> dict[str, MetadataType]:
+        return {
+            "rows": data.rows,
+            "alarms": [c.name for c in data.alarms],
+            "metrics": {k: round(v, 6) for k, v in data.metrics().items()},
         }
 
 

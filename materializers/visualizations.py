@@ -5,6 +5,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+import pandas as pd
+
 from tagger.behavior import BehaviorReport
 from tagger.evaluation import EvaluationReport, Scores
 from tagger.validation import ValidationReport
@@ -191,3 +193,101 @@ def promotion_html(
         ["version", "stage", "created", "f1", "accuracy", "MLflow run"], rows
     )
     return _page(f"Promotion of {model} version {candidate}", body)
+
+
+def predictions_html(summary: dict[str, Any], files: int, head: pd.DataFrame) -> str:
+    """Counts and confidence per tag over every prediction, and the first rows."""
+    per_class = summary["per_class"]
+    means = summary["mean_confidence_per_class"]
+    rows = [[escape(tag), str(count), f"{means[tag]:.3f}"] for tag, count in per_class.items()]
+    rows.append(["<b>all</b>", str(summary["rows"]), f"{summary['mean_confidence']:.3f}"])
+    shown = head.round(3).astype(str)
+    body = (
+        f"<p>{summary['rows']} predictions in {files} parquet files</p>"
+        + _table(["tag", "rows", "mean confidence"], rows)
+        + f"<h3>first {len(shown)} rows</h3>"
+        + _table(
+            [escape(str(c)) for c in shown.columns],
+            [[escape(v) for v in row] for row in shown.itertuples(index=False)],
+        )
+    )
+    return _page("Batch predictions", body)
+
+
+def _bars(edges: list[float], reference: list[float], current: list[float]) -> str:
+    """Two histograms side by side as inline SVG: reference grey, current blue."""
+    width, height, n = 360, 90, len(reference)
+    top = max([*reference, *current, 1e-9])
+    step = width / max(n, 1)
+    bars = []
+    for i, (r, c) in enumerate(zip(reference, current, strict=True)):
+        x = i * step
+        for offset, value, colour in ((0.0, r, "#9ca3af"), (step / 2, c, "#2563eb")):
+            h = height * value / top
+            bars.append(
+                f"<rect x='{x + offset:.1f}' y='{height - h:.1f}' width='{step / 2 - 1:.1f}' "
+                f"height='{h:.1f}' fill='{colour}'/>"
+            )
+    axis = f"{edges[0]:.3g} … {edges[-1]:.3g}" if edges else ""
+    return (
+        f"<svg width='{width}' height='{height + 4}' role='img'>{''.join(bars)}</svg>"
+        f"<div style='font-size:12px;color:#6b7280'>{escape(axis)} (grey: reference, blue: current)</div>"
+    )
+
+
+def monitoring_html(report: Any) -> str:
+    """A tagger.monitoring.MonitoringReport: alarms, every check, tag mix, distributions."""
+    alarms = report.alarms
+    status = (
+        f"<span class='bad'>{len(alarms)} ALARM(S)</span>"
+        if alarms
+        else "<span class='ok'>no alarm</span>"
+    )
+    window = report.window
+    head = (
+        f"<p>{status} — model {escape(report.model)} v{report.model_version}, "
+        f"{window.get('rows', 0)} answers ({window.get('labelled', 0)} with feedback) from "
+        f"{escape(str(window.get('source')))}, {escape(str(window.get('since') or ''))} to "
+        f"{escape(str(window.get('until') or ''))}</p>"
+    )
+    notes = "".join(f"<li>{escape(n)}</li>" for n in [*report.notes, *window.get("skipped", [])])
+
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4g}"
+
+    rows = [
+        [
+            escape(c.name),
+            escape(c.group),
+            number(c.value),
+            number(c.reference),
+            escape(c.test),
+            number(c.p_value),
+            number(c.effect),
+            escape(c.limit),
+            "<span class='bad'>ALARM</span>" if c.alarm else "<span class='ok'>ok</span>",
+        ]
+        for c in report.checks
+    ]
+    checks = _table(
+        ["check", "group", "current", "reference", "test", "p", "effect", "alarm when", ""], rows
+    )
+    mix = report.tag_mix
+    mix_rows = [
+        [escape(tag), f"{share:.3f}", f"{mix.get('current', {}).get(tag, 0.0):.3f}"]
+        for tag, share in mix.get("reference", {}).items()
+    ]
+    plots = "".join(
+        f"<h3>{escape(name)}</h3>{_bars(d['edges'], d['reference'], d['current'])}"
+        for name, d in report.distributions.items()
+    )
+    return _page(
+        "Monitoring report",
+        head
+        + (f"<ul>{notes}</ul>" if notes else "")
+        + "<h3>Checks</h3>"
+        + checks
+        + "<h3>Predicted tag mix</h3>"
+        + _table(["tag", "reference", "current"], mix_rows)
+        + plots,
+    )

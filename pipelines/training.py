@@ -28,8 +28,17 @@ def training_pipeline(
     scaling: Scaling = Scaling(),
     promotion_policy: PromotionPolicy = PromotionPolicy(),
     behavior_suite: BehaviorSuite | None = None,
+    dataset_artifact_id: str | None = None,
 ) -> None:
-    dataset = load_data(dataset_loc)
+    """`dataset_artifact_id`: train on a stored dataset artifact (a `retraining_dataset` made by
+    monitoring) instead of reading `dataset_loc`; it is then this run's input, so the lineage
+    runs from the monitoring run through this one to the new model version."""
+    if dataset_artifact_id:
+        from zenml.client import Client
+
+        dataset = Client().get_artifact_version(dataset_artifact_id)
+    else:
+        dataset = load_data(dataset_loc)
     report = validate_data(dataset, split=split)
     train_set, val_set, test_set = split_data(dataset, report, split)
     classifier = train_model(train_set, val_set, train_params, scaling)

@@ -4,13 +4,22 @@ written against, and says so clearly on any other.
 - step processes forked with zenml already imported need its client singletons reset;
 - the Kubernetes orchestrator's Job builders are private (`_prepare_job_manifest`,
   `_get_job_name`), and the per-step Jobs are built inside a closure of its entrypoint, so
-  `step_jobs` rebuilds them field by field from the same public builders.
+  `step_jobs` rebuilds them field by field from the same public builders;
+- `run.py predict --title` finds the artifact a model version holds by reading the local sqlite
+  store's tables (no zenml import), and asks ZenML whenever that read is not certain;
+- `BaseModelDeployer.deploy_model` hands back any existing server of the same service type as one
+  "with the exact same configuration" (the store leaves `config` out of its service filter), so
+  `deploy_beside` records and starts a new server as `deploy_model` does, without that lookup.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import random
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 if TYPE_CHECKING:
     from kubernetes.client import V1Job
@@ -19,6 +28,8 @@ if TYPE_CHECKING:
     from zenml.models import PipelineSnapshotResponse
 
 TESTED_ZENML = "0.98."
+
+logger = logging.getLogger(__name__)
 
 
 class UntestedVersionError(RuntimeError):
@@ -146,3 +157,107 @@ def step_jobs(
         )
         jobs[step_name] = job
     return jobs
+
+
+def global_config_dir() -> Path:
+    """ZenML's global config directory, found as `zenml.utils.io_utils` finds it, without
+    importing zenml (which costs a CLI call over a second)."""
+    configured = os.getenv("ZENML_CONFIG_PATH")
+    if configured:
+        return Path(configured).resolve()
+    import click
+
+    return Path(click.get_app_dir("zenml"))
+
+
+def local_store_database() -> Path | None:
+    """The sqlite file of this client's ZenML store, read from the global config without
+    importing zenml; None where the store is anything else (a server, MySQL), is set through
+    `ZENML_STORE_*` variables, or zenml is not the tested version (its tables may differ)."""
+    from importlib import metadata
+
+    import yaml
+
+    if not metadata.version("zenml").startswith(TESTED_ZENML):
+        return None
+    if any(key.startswith("ZENML_STORE_") for key in os.environ):
+        return None
+    try:
+        config = yaml.safe_load((global_config_dir() / "config.yaml").read_text()) or {}
+    except FileNotFoundError:
+        return None
+    store = config.get("store") or {}
+    url = str(store.get("url") or "")
+    if store.get("type") != "sql" or not url.startswith("sqlite:///"):
+        return None
+    database = Path(url.removeprefix("sqlite:///"))
+    return database if database.is_file() else None
+
+
+_MODEL_ARTIFACT_QUERY = """
+SELECT av.id FROM model AS m
+JOIN model_version AS mv ON mv.model_id = m.id
+JOIN model_versions_artifacts AS link ON link.model_version_id = mv.id
+JOIN artifact_version AS av ON av.id = link.artifact_version_id
+JOIN artifact AS a ON a.id = av.artifact_id
+WHERE m.name = ? AND a.name = ? AND {version_clause}
+"""
+
+
+def model_artifact_id(database: Path, model: str, version: str | int, artifact: str) -> UUID | None:
+    """The id of the one artifact version named `artifact` that model version `version` (a
+    number, `staging` or `production`) holds, read straight from ZenML 0.98's tables; None
+    wherever the answer is not exactly one (another version selector, a model name in several
+    projects, two such artifacts, a store being migrated): the caller then asks ZenML."""
+    import sqlite3
+    from contextlib import closing
+
+    if isinstance(version, int) or version.isdigit():
+        clause, value = "mv.number = ?", int(version)
+    elif version in ("staging", "production"):
+        clause, value = "mv.stage = ?", version
+    else:
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)) as db:
+            (models,) = db.execute("SELECT COUNT(*) FROM model WHERE name = ?", (model,)).fetchone()
+            query = _MODEL_ARTIFACT_QUERY.format(version_clause=clause)
+            rows = db.execute(query, (model, artifact, value)).fetchall() if models == 1 else []
+    except sqlite3.Error as exc:
+        logger.info("ZenML's store could not be read directly (%s); asking ZenML", exc)
+        return None
+    return UUID(rows[0][0]) if len(rows) == 1 else None
+
+
+def deploy_beside(deployer: Any, config: Any, service_type: Any, timeout: int) -> Any:
+    """A new server record of `deployer`, started, while its other servers keep running.
+
+    The steps of `BaseModelDeployer.deploy_model` after its lookup: the record in the store, the
+    flavor's `perform_deploy_model`, the record updated with the started server's state.
+    """
+    from zenml.client import Client
+    from zenml.model_deployers.base_model_deployer import get_model_version_id_if_exists
+
+    require_tested_zenml()
+    client = Client()
+    record = client.create_service(
+        config=config,
+        service_type=service_type,
+        model_version_id=get_model_version_id_if_exists(config.model_name, config.model_version),
+    )
+    try:
+        service = deployer.perform_deploy_model(id=record.id, config=config, timeout=timeout)
+    except Exception as exc:
+        client.delete_service(record.id)
+        raise RuntimeError(f"failed to deploy a server for {config.model_name}: {exc}") from exc
+    client.update_service(
+        id=service.uuid,
+        name=service.config.service_name,
+        service_source=service.model_dump().get("type"),
+        admin_state=service.admin_state,
+        status=service.status.model_dump(),
+        endpoint=service.endpoint.model_dump() if service.endpoint else None,
+        prediction_url=service.get_prediction_url(),
+        health_check_url=service.get_healthcheck_url(),
+    )
+    return service

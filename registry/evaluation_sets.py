@@ -7,6 +7,8 @@ A pinned set is a CSV (path or URL) or a registered ZenML artifact
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import pandas as pd
 from zenml.models import ModelVersionResponse
 
@@ -71,19 +73,26 @@ def comparisons(
     candidate_fingerprint: str | None,
     production: ModelVersionResponse | None,
     pinned: tuple[str, ...] = (),
+    candidate_artifact: UUID | None = None,
 ) -> tuple[list[Comparison], str]:
     """Both models on every relevant set, the primary first, and a note on why it is primary.
 
     When the candidate was trained on other data than production (fingerprints differ), the
     scores on production's own test split decide: the candidate's split may be easier.
+
+    When production holds the candidate's own classifier artifact (`candidate_artifact`: a
+    cached rerun of the run that made production), it is the same model: its scores are the
+    candidate's, and it is neither loaded nor scored again.
     """
-    incumbent = production.get_model_artifact(names.CLASSIFIER).load() if production else None
+    held = production.get_model_artifact(names.CLASSIFIER) if production else None
+    same_model = held is not None and held.id == candidate_artifact
+    incumbent = held.load() if held is not None and not same_model else None
 
     def compare(
         name: str, frame: pd.DataFrame, report: EvaluationReport | None = None
     ) -> Comparison:
         ours = report if report is not None else evaluate(candidate, frame)
-        theirs = evaluate(incumbent, frame) if incumbent is not None else None
+        theirs = ours if same_model else None if incumbent is None else evaluate(incumbent, frame)
         return Comparison(name, ours, theirs, len(frame))
 
     own = compare("candidate test split", test_set, candidate_report)

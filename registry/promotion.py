@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from uuid import UUID
 
 import pandas as pd
 from zenml.models import ModelVersionResponse
@@ -33,11 +34,19 @@ def judge(
     fingerprint: str | None,
     policy: PromotionPolicy,
     behavior: BehaviorReport | None = None,
+    candidate_artifact: UUID | None = None,
 ) -> tuple[Decision, ModelVersionResponse | None]:
-    """Score the candidate and today's production version on every relevant set and decide."""
+    """Score the candidate and today's production version on every relevant set and decide
+    (`candidate_artifact`, the candidate's classifier artifact: see `comparisons`)."""
     production = current(model_name, PRODUCTION)
     sets, note = comparisons(
-        candidate, candidate_report, test_set, fingerprint, production, policy.evaluation_sets
+        candidate,
+        candidate_report,
+        test_set,
+        fingerprint,
+        production,
+        policy.evaluation_sets,
+        candidate_artifact,
     )
     return decide(sets, policy, behavior, note), production
 

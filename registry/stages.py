@@ -17,11 +17,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from zenml import log_metadata
 from zenml.client import Client
 from zenml.enums import ModelStages
@@ -33,6 +30,9 @@ from registry import ledger
 from registry.errors import RegistryError
 from registry.ledger import ARCHIVED, PRODUCTION, STAGES, Entry, stage_of
 from registry.lock import stage_lock
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,14 @@ UNCHECKED = _Unchecked.UNCHECKED
 
 
 def configure_mlflow() -> MlflowClient:
-    """Point MLflow at the active stack's experiment tracker (resolved now, never at import)."""
+    """Point MLflow at the active stack's experiment tracker (resolved now, never at import).
+
+    mlflow is imported here, not at the top: `run.py models` and `history` read ZenML only, and
+    importing mlflow costs them over a second.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
     tracker = Client().active_stack.experiment_tracker
     if tracker is None:
         raise RegistryError(
@@ -95,6 +102,8 @@ def history(model_name: str) -> list[Entry]:
 
 
 def _registered_model(client: MlflowClient, name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
     try:
         client.get_registered_model(name)
     except MlflowException:
@@ -125,6 +134,8 @@ def _mlflow_version(client: MlflowClient, version: ModelVersionResponse) -> str:
 
 def _aliases(client: MlflowClient, name: str) -> dict[str, str]:
     """The staging and production aliases of the registered model: alias -> MLflow version."""
+    from mlflow.exceptions import MlflowException
+
     try:
         aliases = client.get_registered_model(name).aliases
     except MlflowException:
@@ -340,6 +351,8 @@ def check_invariants(model_name: str) -> list[str]:
         holders = [number for number, held in stages.items() if held == stage]
         if len(holders) > 1:
             violations.append(f"ZenML: {stage} is held by versions {holders}")
+
+    from mlflow.exceptions import MlflowException
 
     client = configure_mlflow()
     numbers: dict[str, int | None] = {}

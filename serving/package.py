@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 import bentoml
 
 from project.paths import DEFAULT_DATASET, PROJECT_ROOT
+from serving.rollout import PLAN_ENV, RolloutPlan, Strategy
 from serving.service import MODEL_CARD_FILE, MODEL_NAME
 from tagger.config import Backend
 from tagger.model import TextClassifier
@@ -66,19 +68,49 @@ def save_model(
     return bentoml.models.get(model.tag)
 
 
-def build_bento(model: bentoml.Model, requirements: list[str]) -> bentoml.Bento:
-    """A Bento of the service, the project code it imports and this model, pinned requirements."""
-    latest = bentoml.models.get(f"{MODEL_NAME}:latest")
-    if latest.tag != model.tag:
-        raise ValueError(f"{model.tag} is not the latest {MODEL_NAME} model ({latest.tag})")
-    return bentoml.bentos.build(
-        service=SERVICE,
-        name="project_tagger",
-        labels={"model": str(model.tag), **model.info.labels},
-        include=["serving/*.py", "tagger/*.py"],
-        python={"packages": requirements, "lock_packages": False},
-        build_ctx=str(PROJECT_ROOT),
+def build_bento(
+    model: bentoml.Model,
+    requirements: list[str],
+    candidate: bentoml.Model | None = None,
+    strategy: Strategy = "replace",
+    fraction: float = 0.1,
+) -> bentoml.Bento:
+    """A Bento of the service, the project code it imports, pinned requirements and the models it
+    serves: `model` (production) and, for a shadow or canary rollout, `candidate`.
+
+    The rollout plan is in the Bento's labels; the service module declares its models from it,
+    so a module imported before (this process's) is reloaded with the plan first.
+    """
+    import importlib
+    import sys
+
+    plan = RolloutPlan(
+        strategy=strategy,
+        production=str(model.tag),
+        candidate=str(candidate.tag) if candidate is not None else None,
+        fraction=fraction,
     )
+    labels = {"model": str(model.tag), **model.info.labels, **plan.labels()}
+    if candidate is not None:
+        labels["candidate_zenml_version"] = candidate.info.labels.get("zenml_version", "")
+    previous = os.environ.get(PLAN_ENV)
+    os.environ[PLAN_ENV] = plan.model_dump_json()
+    try:
+        if "serving.service" in sys.modules:
+            importlib.reload(sys.modules["serving.service"])
+        return bentoml.bentos.build(
+            service=SERVICE,
+            name="project_tagger",
+            labels=labels,
+            include=["serving/*.py", "tagger/*.py"],
+            python={"packages": requirements, "lock_packages": False},
+            build_ctx=str(PROJECT_ROOT),
+        )
+    finally:
+        if previous is None:
+            os.environ.pop(PLAN_ENV)
+        else:
+            os.environ[PLAN_ENV] = previous
 
 
 RUNTIME_PACKAGES = (

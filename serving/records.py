@@ -54,6 +54,7 @@ class PredictionRecord(BaseModel):
     threshold: float = 0.0
     latency_ms: float | None = None  # the request's, as the API measured it
     answered_by: str | None = None  # the version whose answer the caller got, when it differs
+    agrees: bool | None = None  # a shadow's answer: whether its tag is the one the caller got
 
 
 class FeedbackRecord(BaseModel):

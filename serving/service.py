@@ -2,8 +2,10 @@
 
 The model is the BentoML model `project-tagger` holding one `TextClassifier` bundle (plain files,
 no pickle), and with the onnx backend its ONNX export beside it; the model's `backend` metadata
-says which one serves. A Bento pins the version that was latest when it was built and carries only
-that one.
+says which one serves. A Bento pins the models of its rollout plan (`serving.rollout`): production,
+and for a shadow or canary rollout the candidate too. Every /predict answer names the version that
+answered in its `x-model-version` header; in a shadow rollout the candidate's answer is recorded
+beside production's (`answered_by`, `agrees`), never returned.
 
     POST /predict   {"title": "...", "description": "..."}   or   {"projects": [{...}, ...]}
                     optional "threshold": below it the answer is "other"
@@ -22,6 +24,7 @@ Every answer is recorded (`serving.records`): its request id comes from the call
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import uuid
@@ -33,7 +36,7 @@ import bentoml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from starlette.responses import JSONResponse
 
-from serving import bentoml_internals
+from serving import bentoml_internals, rollout
 from serving.contract import ErrorBody, RequestContract
 from serving.records import (
     FEEDBACK,
@@ -48,6 +51,8 @@ from serving.records import (
 from tagger.data import LABELS, join_text
 from tagger.inference import choose_tag
 from tagger.onnx_backend import load_classifier
+
+logger = logging.getLogger("bentoml.tagger.rollout")
 
 MODEL_NAME = "project-tagger"
 MODEL_CARD_FILE = "model_card.md"
@@ -143,20 +148,41 @@ def to_prediction(labels: list[str], row: list[float], threshold: float) -> Pred
     return Prediction(tag=tag, confidence=confidence, probabilities=probabilities)
 
 
+PLAN = rollout.current_plan(MODEL_NAME, Path(__file__).resolve().parent.parent)
+
+
+def _backend(model: Any) -> str:
+    # models saved before there was a choice hold only the torch bundle
+    return model.info.metadata.get("backend", "torch")
+
+
 @bentoml.service(name="tagger_model", workers=1, traffic={"timeout": 30})
 class TaggerModel:
-    """The classifier behind the API: concurrent requests are merged into one forward pass."""
+    """The classifiers behind the API, production's and in a rollout the candidate's: concurrent
+    requests to one of them are merged into one forward pass."""
 
-    model = bentoml.models.BentoModel(f"{MODEL_NAME}:latest")
+    model = bentoml.models.BentoModel(PLAN.production)
+    if PLAN.candidate is not None:
+        candidate = bentoml.models.BentoModel(PLAN.candidate)
 
     def __init__(self) -> None:
-        # models saved before there was a choice hold only the torch bundle
-        self.backend = self.model.info.metadata.get("backend", "torch")
+        self.backend = _backend(self.model)
         self.classifier = load_classifier(self.model.path, self.backend)
+        self.candidate_classifier = None
+        if PLAN.candidate is not None:
+            self.candidate_classifier = load_classifier(
+                self.candidate.path, _backend(self.candidate)
+            )
 
     @bentoml.api(batchable=True, max_batch_size=MAX_ITEMS, max_latency_ms=MAX_LATENCY_MS)
     def classify(self, texts: list[str]) -> list[list[float]]:
         return self.classifier.predict_proba(texts, batch_size=MAX_ITEMS).tolist()
+
+    @bentoml.api(batchable=True, max_batch_size=MAX_ITEMS, max_latency_ms=MAX_LATENCY_MS)
+    def classify_candidate(self, texts: list[str]) -> list[list[float]]:
+        if self.candidate_classifier is None:
+            raise ValueError("this Bento serves no candidate")
+        return self.candidate_classifier.predict_proba(texts, batch_size=MAX_ITEMS).tolist()
 
     @bentoml.api
     def describe(self) -> dict[str, Any]:
@@ -168,6 +194,14 @@ class TaggerModel:
             "base_model": self.classifier.info.base_model,
             "backend": self.backend,
             "model_card": self._model_card(),
+            "rollout": {
+                "strategy": PLAN.strategy,
+                "fraction": PLAN.fraction if PLAN.strategy == "canary" else None,
+                "candidate_model": str(self.candidate.tag) if PLAN.candidate else None,
+                "candidate_zenml_version": self.candidate.info.labels.get("zenml_version")
+                if PLAN.candidate
+                else None,
+            },
         }
 
     def _model_card(self) -> str | None:
@@ -186,21 +220,59 @@ class TaggerService:
         self.recording = Recording.from_env()
         self.recorder = Recorder(self.recording, f"api-{bentoml.server_context.worker_index or 0}")
         self.recent: OrderedDict[str, list[str]] = OrderedDict()
+        self.version = self.info.get("zenml_model_version")
+        self.candidate_version = self.info["rollout"]["candidate_zenml_version"]
+        self._shadows: set[asyncio.Task] = set()
 
     @bentoml.api(input_spec=PredictRequest)
     async def predict(
         self, projects: list[Project], threshold: float, ctx: bentoml.Context
     ) -> list[Prediction]:
         started = time.perf_counter()
-        request_id = ctx.request.headers.get(REQUEST_ID_HEADER, "")
-        if not _REQUEST_ID.fullmatch(request_id):
-            request_id = uuid.uuid4().hex
+        given = ctx.request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         ctx.response.headers[REQUEST_ID_HEADER] = request_id
         texts = [join_text(p.title, p.description) for p in projects]
-        rows = await self.tagger.to_async.classify(texts)
+        # a canary's key: the caller's request id, else the texts (a repeated request, same version)
+        if rollout.candidate_answers(PLAN, request_id if given == request_id else "\n".join(texts)):
+            version, rows = (
+                self.candidate_version,
+                await self.tagger.to_async.classify_candidate(texts),
+            )
+        else:
+            version, rows = self.version, await self.tagger.to_async.classify(texts)
         answers = [to_prediction(self.info["labels"], row, threshold) for row in rows]
-        self._record(request_id, projects, answers, threshold, time.perf_counter() - started)
+        ctx.response.headers[rollout.VERSION_HEADER] = version or ""
+        self._record(
+            request_id, projects, answers, threshold, time.perf_counter() - started, version
+        )
+        if PLAN.strategy == "shadow":
+            shadow = asyncio.create_task(self._shadow(request_id, projects, threshold, answers))
+            self._shadows.add(shadow)  # held until done: the loop keeps only weak references
+            shadow.add_done_callback(self._shadows.discard)
         return answers
+
+    async def _shadow(
+        self, request_id: str, projects: list[Project], threshold: float, given: list[Prediction]
+    ) -> None:
+        """The candidate's answers to a request production answered, recorded beside them."""
+        started = time.perf_counter()
+        texts = [join_text(p.title, p.description) for p in projects]
+        try:
+            rows = await self.tagger.to_async.classify_candidate(texts)
+        except Exception as exc:  # noqa: BLE001 - the caller has its answer; this is a record
+            logger.warning("shadow scoring of request %s failed: %s", request_id, exc)
+            return
+        answers = [to_prediction(self.info["labels"], row, threshold) for row in rows]
+        self._record(
+            request_id,
+            projects,
+            answers,
+            threshold,
+            time.perf_counter() - started,
+            self.candidate_version,
+            answered=given,
+        )
 
     @bentoml.api(input_spec=FeedbackRequest)
     async def feedback(self, request_id: str, tag: str, item: int) -> FeedbackAnswer:
@@ -234,13 +306,16 @@ class TaggerService:
         answers: list[Prediction],
         threshold: float,
         latency_s: float,
+        version: str | None,
+        answered: list[Prediction] | None = None,
     ) -> None:
-        self.recent[request_id] = [a.tag for a in answers]
-        self.recent.move_to_end(request_id)
-        while len(self.recent) > RECENT_REQUESTS:
-            self.recent.popitem(last=False)
+        """`answered`: the answers the caller got, when these are a shadow's (not returned)."""
+        if answered is None:
+            self.recent[request_id] = [a.tag for a in answers]
+            self.recent.move_to_end(request_id)
+            while len(self.recent) > RECENT_REQUESTS:
+                self.recent.popitem(last=False)
         at = now()
-        version = self.info.get("zenml_model_version")
         self.recorder.write(
             PREDICTIONS,
             [
@@ -259,6 +334,8 @@ class TaggerService:
                     probabilities=a.probabilities,
                     threshold=threshold,
                     latency_ms=latency_s * 1000,
+                    answered_by=self.version if answered else None,
+                    agrees=answered[i].tag == a.tag if answered else None,
                 )
                 for i, (p, a) in enumerate(zip(projects, answers, strict=True))
             ],

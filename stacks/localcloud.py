@@ -233,6 +233,9 @@ def _setup_client(cloud: LocalCloud) -> None:
         # the MLflow server here has no auth: any username and password pass
         [str(_BIN / "zenml"), "secret", "create", "tagger_mlflow",
          "--username=tagger", "--password=unused"],
+        # the stack's Slack alerter: a training run sends nothing; monitoring alarms would fail
+        [str(_BIN / "zenml"), "secret", "create", "tagger_slack",
+         "--token=unused", "--channel_id=unused"],
         [sys.executable, "-m", "stacks.register", str(STACKS_DIR / "ray-cloud.yaml"),
          "--activate", "ray-cloud"],
     ]  # fmt: skip

@@ -23,7 +23,11 @@ __all__ = ["STACKS_DIR", "load_stack_file", "register", "register_flavors"]
 
 logger = logging.getLogger("stacks.register")
 # custom flavors that stack files may use; registered before any stack
-PROJECT_FLAVORS = {"orchestrator": "stacks.ray_orchestrator.RayOrchestratorFlavor"}
+PROJECT_FLAVORS = {
+    "orchestrator": "stacks.ray_orchestrator.RayOrchestratorFlavor",
+    "alerter": "stacks.file_alerter.FileAlerterFlavor",
+    "model_deployer": "stacks.bentoml_kubernetes.BentoMLKubernetesDeployerFlavor",
+}
 
 
 def load_stack_file(path: Path) -> dict[str, Any]:
@@ -73,9 +77,11 @@ def register_flavors() -> None:
 
 
 def register(spec: dict[str, Any]) -> str:
+    """Create or update the stack `spec` describes; the project's flavors are registered first."""
     from zenml.client import Client
     from zenml.enums import StackComponentType
 
+    register_flavors()
     client = Client()
     components = {}
     for type_name, component in spec["components"].items():

@@ -14,8 +14,13 @@ import signal
 import socket
 import subprocess
 import sys
+<<<<<<< HEAD
 import tempfile
 from collections.abc import Iterator, Sequence
+=======
+import time
+from collections.abc import Iterator
+>>>>>>> main
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,9 +119,14 @@ def serve_bento(
 
 @contextmanager
 def start_ray_head(
+<<<<<<< HEAD
     log_dir: Path, num_cpus: int = 4, image: Sequence[Path] | None = None
+=======
+    log_dir: Path, num_cpus: int = 4, object_store_mb: int | None = None
+>>>>>>> main
 ) -> Iterator[RayHead]:
     """`ray start --head --block` in its own process group; ended (with its workers) on exit.
+    `object_store_mb` caps the shared-memory object store (Ray's default: 30% of the RAM).
 
     `ray stop` would end every Ray cluster on the machine, so the head is stopped by signal.
     With `image` the head is a stand-in for a remote cluster (`isolated_command`): it sees this
@@ -132,10 +142,15 @@ def start_ray_head(
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
         f"--dashboard-agent-listen-port={agent_port}", f"--ray-client-server-port={free_port()}",
     ]  # fmt: skip
+<<<<<<< HEAD
     env, cwd = None, None
     if image is not None:
         command, env = isolated_command(command, image)
         cwd = Path("/")  # not the client's working directory
+=======
+    if object_store_mb is not None:
+        command.append(f"--object-store-memory={object_store_mb * 2**20}")
+>>>>>>> main
     head = RayHead(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}")
     ready = f"{head.dashboard}/api/version"
     with background_server(
@@ -147,6 +162,7 @@ def start_ray_head(
         yield head
 
 
+<<<<<<< HEAD
 def hidden_paths() -> list[Path]:
     """What a process on a remote cluster node could never read: this checkout, the checkout the
     venv lives in (its editable installs), the temp dir (test stores, configs, servers' files) and
@@ -186,3 +202,76 @@ def isolated_command(command: list[str], image: Sequence[Path]) -> tuple[list[st
         "BENTOML_DO_NOT_TRACK": "true",
     }
     return ["unshare", "--mount", "--map-root-user", "sh", "-c", "\n".join(lines)], env
+=======
+class SteadyLoad:
+    """`concurrency` threads that POST to `url` back to back, each on its own keep-alive
+    connection, until the block ends: how many answers were 200 and how many failed (any other
+    status, a refused or reset connection), the first few failures' reasons and the span from the
+    first failure to the last. A thread whose request failed waits `retry_pause_s` (a client's
+    back-off), so a closed port is not hammered by a busy loop.
+
+    What a redeploy under load is judged by: every failure is a request a client lost.
+    """
+
+    def __init__(
+        self, url: str, bodies: list[dict], concurrency: int = 8, retry_pause_s: float = 0.1
+    ) -> None:
+        import threading
+
+        self.url, self.bodies, self.concurrency = url, bodies, concurrency
+        self.retry_pause_s = retry_pause_s
+        self.ok = self.failed = 0
+        self.reasons: list[str] = []
+        self.failing_since: float | None = None
+        self.last_failure: float | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._worker, args=(i,)) for i in range(concurrency)
+        ]
+
+    def _worker(self, offset: int) -> None:
+        import requests
+
+        with requests.Session() as session:
+            index = offset
+            while not self._stop.is_set():
+                body = self.bodies[index % len(self.bodies)]
+                index += self.concurrency
+                try:
+                    response = session.post(self.url, json=body, timeout=60)
+                    reason = (
+                        None
+                        if response.status_code == 200
+                        else f"{response.status_code}: {response.text[:200]}"
+                    )
+                except requests.RequestException as exc:
+                    reason = f"{type(exc).__name__}: {exc}"
+                with self._lock:
+                    if reason is None:
+                        self.ok += 1
+                        continue
+                    self.failed += 1
+                    self.last_failure = time.monotonic()
+                    self.failing_since = self.failing_since or self.last_failure
+                    if len(self.reasons) < 5:
+                        self.reasons.append(reason)
+                self._stop.wait(self.retry_pause_s)
+
+    @property
+    def outage_s(self) -> float:
+        """From the first failed request to the last (0 when none failed)."""
+        if self.failing_since is None or self.last_failure is None:
+            return 0.0
+        return self.last_failure - self.failing_since
+
+    def __enter__(self) -> SteadyLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+>>>>>>> main

@@ -14,7 +14,7 @@ from project import names
 from project.paths import DEFAULT_DATASET
 from steps.metadata import record_on_output
 from tagger import data
-from tagger.config import Split
+from tagger.config import BatchConfig, Split
 from tagger.validation import (
     DataValidationError,
     ValidationReport,
@@ -69,6 +69,34 @@ def validate_data(
     Every tag needs enough rows for `split` to leave one in val and test."""
     minimum = min_rows_for_split(split.val_size, split.test_size)
     report = validate(dataset, with_labels=with_labels, min_rows_per_label=minimum)
+    return _passed(report)
+
+
+@step(enable_cache=False, output_materializers=ValidationReportMaterializer)
+def validate_batch_sample(
+    dataset_loc: str, batch: BatchConfig = BatchConfig()
+) -> Annotated[ValidationReport, names.VALIDATION_REPORT]:
+    """The whole suite on the first rows of an input too large to load: a wrong schema stops
+    the run before any actor starts. `predict_on_ray` runs the per-row rules on every block."""
+    from tagger.batch import input_bytes, input_files, validate_sample
+
+    report = validate_sample(dataset_loc, batch.sample_rows)
+    files = input_files(dataset_loc)
+    record_on_output(
+        {
+            "inference_input": {
+                "source": dataset_loc,
+                "files": len(files),
+                "bytes": input_bytes(dataset_loc),
+                "sample_rows": report.row_count,
+            }
+        }
+    )
+    return _passed(report)
+
+
+def _passed(report: ValidationReport) -> ValidationReport:
+    """On failure keep the report as an artifact, then stop the run with its reasons."""
     if not report.success:
         save_artifact(
             report, name=names.VALIDATION_REPORT, materializer=ValidationReportMaterializer

@@ -1,41 +1,49 @@
 """Deployment steps: package a model version as a Bento, serve it with the stack's BentoML model
-deployer (replacing what served before), and smoke-test the live endpoint."""
+deployer (replacing what served before without downtime), and smoke-test the live endpoint."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import bentoml
-import requests
 from zenml import get_step_context, step
 from zenml.logger import get_logger
 from zenml.utils import source_utils
 
 from project import names
-from serving import deployer, package
-from serving.service import to_prediction
+from serving import deployer, package, smoke
+from serving.rollout import Strategy
 from tagger.config import Backend
-from tagger.data import join_text
 from tagger.model import TextClassifier
 
 logger = get_logger(__name__)
 
-SMOKE_PROJECTS = [
-    {"title": "Real-time object detection", "description": "YOLO boxes on traffic camera images."},
-    {"title": "Sentiment analysis with BERT", "description": "Classify tweets by sentiment."},
-    {
-        "title": "Serving models on Kubernetes",
-        "description": "Deploy and monitor models in production.",
-    },
-]
+
+def _candidate(candidate: str | None) -> tuple[int, TextClassifier] | None:
+    """The candidate version of a shadow or canary rollout (a number or a stage) and its bundle."""
+    if candidate is None:
+        return None
+    from registry.stages import get_version
+
+    model = get_step_context().model_version
+    version = get_version(model.name, int(candidate) if candidate.isdigit() else candidate)
+    if version.number == model.number:
+        raise ValueError(
+            f"the candidate {candidate!r} is version {version.number}, the one deployed"
+        )
+    return version.number, version.get_artifact(names.CLASSIFIER).load()
 
 
 @step
 def build_bento(
-    classifier: TextClassifier, backend: Backend = "torch"
+    classifier: TextClassifier,
+    backend: Backend = "torch",
+    strategy: Strategy = "replace",
+    candidate: str | None = None,
+    fraction: float = 0.1,
 ) -> Annotated[bentoml.Bento, names.BENTO]:
     """The Bento carries the service code, the bundle files, the version's model card and the
-    project's pins.
+    project's pins; for a shadow or canary rollout also the candidate version's bundle.
 
     With the onnx backend it also carries the ONNX export, and the build fails unless that
     export answers as the bundle (same tags, probabilities within 1e-4) on the project's data.
@@ -48,26 +56,39 @@ def build_bento(
         backend=backend,
         model_card=card.load().markdown if card else None,
     )
-    built = package.build_bento(model, package.runtime_requirements(backend))
+    other = _candidate(candidate)
+    candidate_model = (
+        package.save_model(other[1], zenml_version=other[0], backend=backend) if other else None
+    )
+    built = package.build_bento(
+        model, package.runtime_requirements(backend), candidate_model, strategy, fraction
+    )
     parity = model.info.metadata.get("onnx_parity")
     logger.info(
-        "built Bento %s with model %s (%s backend%s)",
+        "built Bento %s with model %s (%s backend%s)%s",
         built.tag,
         model.tag,
         backend,
         f", ONNX parity on {parity['rows']} texts: max diff {parity['max_abs_diff']:.1e}"
         if parity
         else "",
+        f", {strategy} rollout of candidate {candidate_model.tag}" if candidate_model else "",
     )
     return built
 
 
 @step(enable_cache=False)
 def deploy_bento(
-    bento: bentoml.Bento, port: int = 3000, timeout: int = 180
+    bento: bentoml.Bento,
+    classifier: TextClassifier,
+    port: int = 3000,
+    timeout: int = 180,
+    candidate: str | None = None,
 ) -> Annotated[str, names.PREDICTION_URL]:
-    """Replace this model's server with one for this Bento; never cached (a server is state)."""
+    """Replace this model's server with one for this Bento, smoke-tested before it takes traffic;
+    never cached (a server is state)."""
     context = get_step_context()
+    bundles = _bundles(classifier, candidate)
     return deployer.start_server(
         bento,
         port,
@@ -79,24 +100,23 @@ def deploy_bento(
             "pipeline_step_name": context.step_run.name,
             "run_name": context.pipeline_run.name,
         },
+        check=lambda url: smoke.check_answers(url, bundles),
     )
 
 
 @step(enable_cache=False)
 def smoke_test(
-    prediction_url: str, classifier: TextClassifier
+    prediction_url: str, classifier: TextClassifier, candidate: str | None = None
 ) -> Annotated[int, names.SMOKE_CHECKS]:
-    """The live answers must equal the same bundle's in-process predictions."""
-    response = requests.post(
-        f"{prediction_url}/predict", json={"projects": SMOKE_PROJECTS}, timeout=30
-    )
-    response.raise_for_status()
-    texts = [join_text(p["title"], p["description"]) for p in SMOKE_PROJECTS]
-    labels = list(classifier.labels)
-    for live, row, text in zip(
-        response.json(), classifier.predict_proba(texts), texts, strict=True
-    ):
-        local = to_prediction(labels, row.tolist(), 0.0)
-        if live["tag"] != local.tag or abs(live["confidence"] - local.confidence) > 1e-4:
-            raise RuntimeError(f"live answer {live} differs from in-process {local} for {text!r}")
-    return len(SMOKE_PROJECTS)
+    """The public address answers as the answering version's bundle does in process."""
+    return smoke.check_answers(prediction_url, _bundles(classifier, candidate))
+
+
+def _bundles(classifier: TextClassifier, candidate: str | None) -> dict[str, TextClassifier]:
+    """Each served version's bundle by its ZenML version number (as the responses name it)."""
+    version = get_step_context().model_version
+    bundles = {str(version.number) if version else "": classifier}
+    other = _candidate(candidate)
+    if other:
+        bundles[str(other[0])] = other[1]
+    return bundles

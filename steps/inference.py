@@ -1,21 +1,56 @@
-"""Batch inference step: predictions for new data with the pipeline's model version."""
+"""Batch inference steps: predictions for new data with the pipeline's model version, in the
+step's process (`predict_batch`) or on Ray Data (`predict_on_ray`)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 import pandas as pd
 from zenml import get_step_context, step
+from zenml.metadata.metadata_types import MetadataType
 
+from materializers import PredictionSetMaterializer
 from project import names
 from steps.metadata import record_on_output
-from tagger.config import Backend
+from tagger.batch import PredictionSet
+from tagger.config import Backend, BatchConfig
 from tagger.data import texts_of
 from tagger.inference import predict_frame
 from tagger.model import TextClassifier
+from tagger.onnx_backend import Parity
+
+
+def engine_for(batch: BatchConfig, dataset_loc: str) -> Literal["local", "ray"]:
+    """Where this run predicts, decided when the pipeline is built on the client: `auto` looks
+    at the active stack's orchestrator and the input's size. An input that cannot be sized (a
+    URL, a missing file) goes the in-process way, whose loader reports what is wrong with it."""
+    from zenml.client import Client
+
+    from stacks.ray_orchestrator.flavor import FLAVOR_NAME
+    from tagger.batch import BatchInputError, choose_engine, input_bytes
+
+    if batch.engine != "auto":
+        return batch.engine
+    try:
+        size = input_bytes(dataset_loc)
+    except BatchInputError:
+        size = 0
+    on_ray = Client().active_stack.orchestrator.flavor == FLAVOR_NAME
+    return choose_engine(batch.engine, on_ray, size, batch.ray_above_mb)
+
+
+def _metadata(
+    engine: str, backend: Backend, parity: Parity | None, summary: dict
+) -> dict[str, MetadataType]:
+    checked = (
+        {"onnx_parity_max_abs_diff": parity.max_abs_diff, "onnx_parity_rows": parity.rows}
+        if parity
+        else {}
+    )
+    return {"predictions": {"engine": engine, "backend": backend, **checked, **summary}}
 
 
 @step
@@ -31,6 +66,7 @@ def predict_batch(
     Its predictions are recorded as the Bento's are (`serving.records`), request id
     `batch-<run id>`, item = row, so monitoring sees batch traffic too.
     """
+    from tagger.batch import summarize
     from tagger.onnx_backend import on_backend
 
     started = time.perf_counter()
@@ -39,29 +75,37 @@ def predict_batch(
         predictions = predict_frame(runner, dataset, threshold)
     if record:
         _record(dataset, predictions, list(classifier.labels), threshold, started)
-    counts = predictions["tag"].value_counts()
-    record_on_output(
-        {
-            "predictions": {
-                "backend": backend,
-                **(
-                    {
-                        "onnx_parity_max_abs_diff": parity.max_abs_diff,
-                        "onnx_parity_rows": parity.rows,
-                    }
-                    if parity
-                    else {}
-                ),
-                "rows": len(predictions),
-                "per_class": {str(k): int(v) for k, v in counts.items()},
-                "mean_confidence": float(predictions["confidence"].mean()),
-                "mean_confidence_per_class": {
-                    str(k): float(v)
-                    for k, v in predictions.groupby("tag")["confidence"].mean().items()
-                },
-            }
-        }
-    )
+    record_on_output(_metadata("local", backend, parity, summarize([predictions])))
+    return predictions
+
+
+@step(enable_cache=False, output_materializers=PredictionSetMaterializer)
+def predict_on_ray(
+    dataset_loc: str,
+    classifier: TextClassifier,
+    threshold: float = 0.0,
+    backend: Backend = "torch",
+    batch: BatchConfig = BatchConfig(),
+) -> Annotated[PredictionSet, names.PREDICTIONS]:
+    """Every row at `dataset_loc` predicted on the Ray cluster this step reaches, written as
+    parquet straight into the artifact store. With the onnx backend the bundle is exported here
+    and checked on the input's first rows. Never cached: the files behind a location change."""
+    from tagger import batch as streaming
+    from tagger.onnx_backend import export_checked
+
+    output = get_step_context().get_output_artifact_uri(names.PREDICTIONS)
+    parity = None
+    with tempfile.TemporaryDirectory(prefix="tagger-bundle-") as bundle:
+        if backend == "onnx":
+            sample = texts_of(streaming.read_sample(dataset_loc, 256))
+            parity = export_checked(classifier, bundle, sample)
+        else:
+            classifier.save(bundle)
+        predictions = streaming.predict_on_ray(
+            dataset_loc, bundle, output, batch, backend=backend, threshold=threshold
+        )
+    summary = streaming.summarize(predictions.iter_batches(columns=["tag", "confidence"]))
+    record_on_output(_metadata("ray", backend, parity, summary))
     return predictions
 
 

@@ -46,7 +46,8 @@ def promote_model(
     The report shows the decision and the versions table on the run's page, where the
     open-source dashboard can open it.
     """
-    model = get_step_context().model
+    context = get_step_context()
+    model = context.model
     decision, production = judge(
         model.name,
         classifier,
@@ -55,6 +56,7 @@ def promote_model(
         fingerprint(dataset),
         policy,
         behavior_report,
+        candidate_artifact=context.inputs["classifier"][0].id,
     )
     logger.info("promotion: %s (%s)", decision.stage, decision.reason)
     for line in decision.table():

@@ -25,6 +25,8 @@ METRIC_GOALS: dict[str, Literal["min", "max"]] = {
 # what runs the classifier when serving and in batch inference (tagger.onnx_backend)
 Backend = Literal["torch", "onnx"]
 BACKENDS: tuple[Backend, ...] = ("torch", "onnx")
+# where batch inference runs (tagger.batch): `auto` decides per run
+Engine = Literal["auto", "local", "ray"]
 Monitor = Literal["val_loss", "val_f1", "val_accuracy"]
 SearchKind = Literal["loguniform", "uniform", "choice"]
 
@@ -92,6 +94,21 @@ class Scaling(Settings):
         return self.use_ray or self.num_workers > 1
 
 
+class BatchConfig(Settings):
+    """How batch inference runs (`batch` in configs/batch_inference.yaml).
+
+    `auto` takes Ray Data when the step runs under the Ray orchestrator or the input is larger
+    than `ray_above_mb`; `local` always predicts in the step's process, `ray` always on Ray.
+    """
+
+    engine: Engine = "auto"
+    ray_above_mb: float = Field(256.0, ge=0)
+    actors: int = Field(2, ge=1)  # classifier actors; each loads the model once
+    cpus_per_actor: float = Field(1.0, gt=0)
+    batch_size: int = Field(512, ge=1)  # rows per actor call
+    sample_rows: int = Field(1000, ge=1)  # rows the whole expectation suite runs on
+
+
 DEFAULT_SPACE: dict[str, dict[SearchKind, list]] = {
     "learning_rate": {"loguniform": [1e-5, 2e-4]},
     "head_learning_rate": {"loguniform": [1e-4, 3e-3]},
@@ -144,6 +161,41 @@ class PromotionPolicy(Settings):
     min_class_f1: float = Field(0.3, ge=0, le=1)
     # pinned sets both models are also scored on: CSV paths / URLs, or registered artifact names
     evaluation_sets: tuple[str, ...] = ()
+
+
+class MonitorPolicy(Settings):
+    """When a monitoring window raises an alarm (`policy` in configs/monitor.yaml).
+
+    Drift tests share `alpha` (Bonferroni: each runs at alpha / number of tests run), so a window
+    of unshifted traffic raises a false drift alarm with probability at most `alpha`; a drift
+    also needs an effect of at least its `min_*` size, so huge windows do not alarm on trifles.
+    """
+
+    min_rows: int = Field(30, ge=1)  # fewer current rows: drift tests are not run (said so)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    min_ks: float = Field(0.1, ge=0, le=1)  # KS statistic, numeric distributions
+    min_share_change: float = Field(0.1, ge=0, le=1)  # absolute change of a share
+    min_tag_mix_change: float = Field(0.1, ge=0, le=1)  # total variation distance of tag mixes
+    min_embedding_shift: float = Field(0.0, ge=0)  # distance of mean embeddings, in reference SDs
+    permutations: int = Field(500, ge=50, le=10_000)  # for the embedding test
+    max_embedded: int = Field(1000, ge=50)  # rows embedded per side (a seeded sample beyond)
+    seed: int = 0
+    rare_token_count: int = Field(1, ge=0)  # a token seen at most this often in reference is rare
+    low_confidence: float = Field(0.5, ge=0, le=1)  # "below the serving threshold"
+    max_low_confidence_share: float = Field(0.5, ge=0, le=1)
+    max_duplicate_share: float = Field(0.5, ge=0, le=1)
+    min_labelled: int = Field(20, ge=1)  # feedback rows needed before live scores count
+    min_live_f1: float = Field(0.7, ge=0, le=1)
+    min_live_accuracy: float = Field(0.0, ge=0, le=1)
+    max_error_rate: float = Field(0.05, ge=0, le=1)  # server: 5xx / requests
+    max_latency_p95_ms: float = Field(5000, gt=0)
+
+
+class RetrainPolicy(Settings):
+    """What `on_alarm: retrain` does (`retrain` in configs/monitor.yaml)."""
+
+    min_feedback: int = Field(20, ge=1)  # labelled rows (with texts) needed to retrain
+    redeploy: bool = True  # deploy the new version when it becomes production
 
 
 def describe_errors(error: ValidationError, separator: str = "\n") -> str:

@@ -7,8 +7,10 @@ import io
 import re
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where a frame is made: `run.py predict --title` needs no pandas
+    import pandas as pd
 
 LABELS: tuple[str, ...] = ("computer-vision", "mlops", "natural-language-processing", "other")
 COLUMNS: tuple[str, ...] = ("id", "created_on", "title", "description", "tag")
@@ -43,6 +45,8 @@ def read_csv(location: str | Path) -> pd.DataFrame:
     except UnicodeDecodeError as exc:
         raise DatasetError(f"dataset {location!r} is not a UTF-8 CSV file: {exc}") from exc
     _check_delimiter(location, text)
+    import pandas as pd
+
     try:
         return pd.read_csv(io.StringIO(text), dtype={"id": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -87,6 +91,8 @@ def texts_of(df: pd.DataFrame) -> list[str]:
 
 def fingerprint(df: pd.DataFrame) -> str:
     """Content hash of a dataset, recorded on model versions so a result names its exact data."""
+    import pandas as pd
+
     digest = hashlib.sha256(pd.util.hash_pandas_object(df, index=False).values.tobytes())
     return digest.hexdigest()[:16]
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from tagger.data import texts_of
-from tagger.model import Classifier
+
+if TYPE_CHECKING:  # see tagger/data.py
+    import pandas as pd
+
+    from tagger.model import Classifier
 
 FALLBACK_TAG = "other"
 
@@ -28,6 +31,8 @@ def predict_frame(
     classifier: Classifier, df: pd.DataFrame, threshold: float = 0.0, batch_size: int = 64
 ) -> pd.DataFrame:
     """Below `threshold` confidence the tag is "other", as the service answers."""
+    import pandas as pd
+
     probs = classifier.predict_proba(texts_of(df), batch_size=batch_size)
     tags = [choose_tag(classifier.labels, row, threshold)[0] for row in probs.tolist()]
     out = pd.DataFrame({"id": df["id"].to_numpy(), "tag": tags, "confidence": probs.max(axis=1)})

@@ -143,6 +143,27 @@ class TextClassifier(Classifier):
         self.model.eval()
         return predict_in_length_order(texts, batch_size, len(self.labels), self._batch_proba)
 
+    @torch.inference_mode()
+    def proba_and_embeddings(
+        self, texts: list[str], batch_size: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities and the mean-pooled last hidden state of each text, from one
+        forward pass: the model's own view of its input, for drift tests."""
+        self.model.eval()
+        n_labels = len(self.labels)
+
+        def batch(chunk: list[str]) -> np.ndarray:
+            encoded = self.encode(chunk)
+            out = self.model(**encoded, output_hidden_states=True)
+            mask = encoded["attention_mask"].unsqueeze(-1).float()
+            pooled = (out.hidden_states[-1] * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            proba = torch.softmax(out.logits.float(), dim=-1)
+            return torch.cat([proba, pooled.float()], dim=1).numpy()
+
+        width = n_labels + self.model.config.hidden_size
+        both = predict_in_length_order(texts, batch_size, width, batch)
+        return both[:, :n_labels], both[:, n_labels:]
+
     def _batch_proba(self, texts: list[str]) -> np.ndarray:
         logits = self.model(**self.encode(texts)).logits
         return torch.softmax(logits.float(), dim=-1).numpy()

@@ -219,3 +219,53 @@ def validate(
     report = ValidationReport(suite_name, all(r.success for r in results), len(df), results)
     logger.info(report.summary())
     return report
+
+
+REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c != LABEL_COLUMN)
+
+
+def check_rows(df: pd.DataFrame) -> list[ExpectationResult]:
+    """The suite's per-row rules on one block of unlabelled data, in pandas: the failures, each
+    with the ids of the rows that broke it (up to five).
+
+    For data streamed in blocks (tagger.batch), where the whole suite runs on a sample only: GE
+    costs about a second per call, this a few milliseconds. Uniqueness holds within the block.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in df]
+    if missing:
+        return [
+            ExpectationResult(
+                "expect_table_columns_to_match_set",
+                "",
+                False,
+                observed=f"missing columns {missing}; found {sorted(map(str, df.columns))}",
+            )
+        ]
+    ids = df["id"].astype(str)
+    titles = df["title"]
+    title_chars = titles.fillna("").astype(str).str.len()
+    description_chars = df["description"].fillna("").astype(str).str.len()
+    rules = [
+        ("expect_column_values_to_not_be_null", "title", titles.isna()),
+        (
+            "expect_column_value_lengths_to_be_between",
+            "title",
+            titles.notna() & ((title_chars < 1) | (title_chars > MAX_TITLE_CHARS)),
+        ),
+        (
+            "expect_column_value_lengths_to_be_between",
+            "description",
+            description_chars > MAX_DESCRIPTION_CHARS,
+        ),
+        ("expect_column_values_to_be_unique", "id", ids.duplicated(keep=False)),
+        (
+            "expect_compound_columns_to_be_unique",
+            ",".join(FEATURE_COLUMNS),
+            df.duplicated(subset=list(FEATURE_COLUMNS), keep=False),
+        ),
+    ]
+    return [
+        ExpectationResult(name, column, False, int(bad.sum()), ids[bad].head(5).tolist())
+        for name, column, bad in rules
+        if bad.any()
+    ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from project.paths import PROJECT_ROOT
 
@@ -36,6 +38,23 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@contextmanager
+def slack_checks_answered() -> Iterator[None]:
+    """ZenML checks a Slack alerter's token and channel with Slack's API when the component is
+    registered; that API cannot be reached from here, so a fake answers those two calls (and
+    only while registering). Posting is not exercised."""
+    import pytest
+    import slack_sdk
+
+    def ok(self, **_: object) -> dict:
+        return {"ok": True}
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(slack_sdk.WebClient, "auth_test", ok)
+        patch.setattr(slack_sdk.WebClient, "conversations_info", ok)
+        yield
+
+
 def create_example_secrets() -> None:
     """The ZenML secrets the cloud stacks reference (example values), if not there yet."""
     from zenml.client import Client
@@ -45,6 +64,7 @@ def create_example_secrets() -> None:
     examples = {
         "tagger_s3": {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "x"},
         "tagger_mlflow": {"username": "tagger", "password": "x"},
+        "tagger_slack": {"token": "xoxb-example", "channel_id": "C0EXAMPLE"},
     }
     for name, values in examples.items():
         if name not in existing:

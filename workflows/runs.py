@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from project.leftovers import close_dead_runs, discard_model_version, record_this_process
 from tagger.config import describe_errors
 
 if TYPE_CHECKING:
@@ -48,6 +47,8 @@ def run_pipeline(pipeline: Pipeline) -> PipelineRunResponse:
     """
     from pydantic import ValidationError
     from zenml.enums import ExecutionStatus
+
+    from project.leftovers import close_dead_runs, discard_model_version, record_this_process
 
     close_dead_runs()
     pipeline = record_this_process(pipeline)

@@ -15,12 +15,17 @@ def train(
     dataset_loc: str | None = None,
     enable_cache: bool = True,
     train_params: dict[str, Any] | None = None,
+    dataset_artifact_id: str | None = None,
 ) -> dict[str, Any]:
     """Run the training pipeline; the run, its model version, stage and test metrics."""
     from pipelines import training_pipeline
 
     options: dict[str, Any] = {"config_path": str(config)}
-    parameters = {"dataset_loc": dataset_loc, "train_params": train_params}
+    parameters = {
+        "dataset_loc": dataset_loc,
+        "train_params": train_params,
+        "dataset_artifact_id": dataset_artifact_id,
+    }
     if parameters := {k: v for k, v in parameters.items() if v}:
         options["parameters"] = parameters
     if not enable_cache:

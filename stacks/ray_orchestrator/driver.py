@@ -51,6 +51,9 @@ def _step_process_main(arguments: list[str], env: dict[str, str], code_dir: str,
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.environ.update(env)
+    # the client that submitted the run has brought a SQL store's schema up to date already; a
+    # step process checking it again costs a second and must never migrate a shared database
+    os.environ.setdefault("DISABLE_DATABASE_MIGRATION", "true")
     os.chdir(code_dir)
     sys.path.insert(0, code_dir)
     sys.argv = ["zenml-step", *arguments]

@@ -68,6 +68,17 @@ def test_deploy_serves_and_a_redeploy_replaces_it_on_the_same_port(
     assert meta["zenml_model_version"] == str(production)
     assert meta["model_card"].startswith(f"# Model card: {MODEL} version {production}")
 
+    # a canary of the newer version through the pipeline: with fraction 1 it answers everything
+    candidate = str(newer.model_version.number)
+    third = deploy("production", port, strategy="canary", candidate=candidate, fraction=1.0)
+    assert (third["strategy"], third["candidate"]) == ("canary", candidate)
+    answer = requests.post(third["endpoint"], json={"title": "Feature store"}, timeout=30)
+    assert answer.status_code == 200 and answer.headers["x-model-version"] == candidate
+    meta = requests.post(f"http://127.0.0.1:{port}/metadata", json={}, timeout=30).json()
+    assert meta["zenml_model_version"] == str(production)
+    assert meta["rollout"]["candidate_zenml_version"] == candidate
+    assert len(servers()) == 1
+
 
 def test_a_deploy_that_cannot_start_fails_within_its_timeout(production: int):
     from zenml.enums import ExecutionStatus

@@ -17,8 +17,10 @@ from zenml.io import fileio
 from materializers import (
     ClassifierMaterializer,
     EvaluationReportMaterializer,
+    PredictionSetMaterializer,
     ValidationReportMaterializer,
 )
+from tagger.batch import PARTS_DIR, PredictionSet
 from tagger.data import LABELS, texts_of
 from tagger.evaluation import EvaluationReport, score_predictions
 from tagger.model import TextClassifier
@@ -89,3 +91,34 @@ def test_evaluation_report_round_trip(projects: pd.DataFrame):
     html = _visualized_html(materializer, report)
     assert "Confusion matrix" in html and "rgba(37,99,235" in html
     assert materializer.extract_metadata(report)["f1"] == round(report.overall.f1, 4)
+
+
+def test_prediction_set_round_trip_reads_lazily(tmp_path: Path):
+    frame = pd.DataFrame(
+        {
+            "id": [str(i) for i in range(30)],
+            "tag": ["mlops"] * 10 + ["computer-vision"] * 20,
+            "confidence": np.linspace(0.3, 0.9, 30, dtype=np.float32),
+        }
+    )
+    parts = tmp_path / "written" / PARTS_DIR
+    parts.mkdir(parents=True)
+    frame.iloc[:12].to_parquet(parts / "a.parquet", index=False)
+    frame.iloc[12:].to_parquet(parts / "b.parquet", index=False)
+    materializer = _materializer(PredictionSetMaterializer)
+    materializer.save(PredictionSet(str(tmp_path / "written")))
+    assert sorted(p.name for p in Path(materializer.uri, PARTS_DIR).iterdir()) == [
+        "a.parquet",
+        "b.parquet",
+    ]
+
+    loaded = materializer.load(PredictionSet)
+    assert loaded.path == materializer.uri and len(loaded) == 30
+    assert [len(b) for b in loaded.iter_batches(batch_size=8)] == [8, 4, 8, 8, 2]
+    pd.testing.assert_frame_equal(loaded.to_pandas(), frame)
+    assert materializer.extract_metadata(loaded) == {"rows": 30, "files": 2}
+    html = _visualized_html(materializer, loaded)
+    assert "30 predictions in 2 parquet files" in html and "computer-vision" in html
+    # saved where it already lies (the Ray path writes into the artifact's URI): nothing copied
+    materializer.save(loaded)
+    assert len(loaded.files()) == 2

@@ -26,7 +26,8 @@ def test_validate_and_split_as_plain_functions(projects: pd.DataFrame):
     train, val, test = split_data.entrypoint(
         projects, report, Split(val_size=0.1, test_size=0.2, seed=5)
     )
-    assert (len(train), len(val), len(test)) == (343, 49, 98)
+    assert len(projects) == 640
+    assert (len(train), len(val), len(test)) == (448, 64, 128)
 
 
 def test_validate_data_stops_and_keeps_the_report(projects: pd.DataFrame):

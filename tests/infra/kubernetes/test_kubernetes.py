@@ -28,7 +28,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import PROJECT_ROOT, TRAINING_STEPS, create_example_secrets
+from tests.helpers import (
+    PROJECT_ROOT,
+    TRAINING_STEPS,
+    create_example_secrets,
+    slack_checks_answered,
+)
 
 pytestmark = pytest.mark.kubernetes
 kmock = pytest.importorskip("kmock")
@@ -56,6 +61,28 @@ def TOKEN_REF(snapshot) -> dict[str, Any]:  # noqa: N802
     return {"secretKeyRef": {"name": f"zenml-token-{snapshot.id}", "key": "zenml_api_token"}}
 
 
+class ApiServerEmulator(kmock.KubernetesEmulator):
+    """kmock's emulator plus what a real API server does on a Deployment's spec change: it
+    increments `metadata.generation` (the rollout controller reports `observedGeneration`)."""
+
+    async def _handle(self, request):
+        response = await super()._handle(request)
+        path = request.url.path
+        spec_change = (
+            request.method.name in ("POST", "PATCH")
+            and "/deployments" in path
+            and not path.endswith("/status")
+            and isinstance(request.data, dict)
+        )
+        if spec_change:
+            name = request.data.get("metadata", {}).get("name") or path.rsplit("/", 1)[-1]
+            for key, obj in self.objects.items():
+                if key[0].plural == "deployments" and key[2] == name and not obj.deleted:
+                    generation = obj.raw.get("metadata", {}).get("generation") or 0
+                    obj.patch({"metadata": {"generation": generation + 1}})
+        return response
+
+
 class FakeApiServer:
     """kmock's stateful Kubernetes emulator on a localhost port, served from its own thread."""
 
@@ -64,7 +91,7 @@ class FakeApiServer:
         self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
 
     async def _serve(self) -> None:
-        async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
+        async with ApiServerEmulator() as emulator, kmock.Server(emulator) as server:
             self.emulator, self.url = emulator, str(server.url).rstrip("/")
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
             self._ready.set()
@@ -129,14 +156,17 @@ def k8s_stack(kubeconfig: Path, monkeypatch_module: pytest.MonkeyPatch):
     """stacks/kubernetes.yaml registered (secrets first) and active; the local stack after."""
     from zenml.client import Client
 
-    from stacks.register import STACKS_DIR, load_stack_file, register
+    from stacks.register import STACKS_DIR, load_stack_file, register, register_flavors
 
     for key, value in STACK_ENV.items():
         monkeypatch_module.setenv(key, value)
     client = Client()
     previous = client.active_stack_model.name
     create_example_secrets()
-    client.activate_stack(register(load_stack_file(STACKS_DIR / "kubernetes.yaml")))
+    register_flavors()
+    with slack_checks_answered():
+        name = register(load_stack_file(STACKS_DIR / "kubernetes.yaml"))
+    client.activate_stack(name)
     yield client.active_stack
     client.activate_stack(previous)
 
@@ -183,7 +213,11 @@ def test_stack_registers_and_describes(k8s_stack):
         T.CONTAINER_REGISTRY: "default",
         T.IMAGE_BUILDER: "kaniko",
         T.EXPERIMENT_TRACKER: "mlflow",
+        T.ALERTER: "slack",
+        T.MODEL_DEPLOYER: "bentoml-kubernetes",
     }
+    assert k8s_stack.alerter.config.model_dump()["slack_token"] == "{{tagger_slack.token}}"
+    assert k8s_stack.alerter.config.slack_channel_id == "C0EXAMPLE"
     assert k8s_stack.orchestrator.config.kubernetes_context == CONTEXT
     assert k8s_stack.orchestrator.config.kubernetes_namespace == NAMESPACE
     assert k8s_stack.artifact_store.config.path == STACK_ENV["TAGGER_S3_PATH"]
@@ -203,7 +237,14 @@ def test_stack_registers_and_describes(k8s_stack):
         timeout=120,
     )
     assert described.returncode == 0, described.stderr
-    for name in ("kubernetes", "s3-artifacts", "registry", "kaniko", "mlflow-remote"):
+    for name in (
+        "kubernetes",
+        "s3-artifacts",
+        "registry",
+        "kaniko",
+        "mlflow-remote",
+        "bentoml-k8s",
+    ):
         assert name in described.stdout + described.stderr
 
 
@@ -335,3 +376,219 @@ def test_submission_to_the_api_server(k8s_stack, offline_jobs, api_server):
         assert pod[field] == offline_pod[field], field
     assert pod["serviceAccountName"] == K8S_SETTINGS["service_account_name"]
     assert api_server.objects("serviceaccounts") == []  # named in the settings: none created
+
+
+# --- the bentoml-kubernetes model deployer (stacks/bentoml_kubernetes) against the API server ---
+# What no API server here does is a Deployment's rollout: `RolloutController` stands in for the
+# controller, reporting each new generation rolled out and available after a moment. No image is
+# built (`build_image` is replaced by a prebuilt image); no pod runs, so no probe or smoke test is run.
+
+
+class RolloutController:
+    """Writes a Deployment's status as the cluster's controller would once a rollout is done."""
+
+    def __init__(self, delay_s: float = 0.5) -> None:
+        self.delay_s = delay_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from kubernetes import client, config
+        from kubernetes.client.exceptions import ApiException
+
+        apps = client.AppsV1Api(config.new_client_from_config(context=CONTEXT))
+        while not self._stop.wait(0.1):
+            try:  # kmock answers 404 to a list until the first object of the kind exists
+                deployments = apps.list_namespaced_deployment(NAMESPACE).items
+            except ApiException:
+                deployments = []
+            for deployment in deployments:
+                generation = deployment.metadata.generation
+                status = deployment.status
+                if status is not None and status.observed_generation == generation:
+                    continue
+                self._stop.wait(self.delay_s)
+                replicas = deployment.spec.replicas or 1
+                available = {
+                    "type": "Available",
+                    "status": "True",
+                    "reason": "MinimumReplicasAvailable",
+                }
+                progressing = {
+                    "type": "Progressing",
+                    "status": "True",
+                    "reason": "NewReplicaSetAvailable",
+                }
+                apps.patch_namespaced_deployment_status(
+                    deployment.metadata.name,
+                    NAMESPACE,
+                    {
+                        "status": {
+                            "observedGeneration": generation,
+                            "replicas": replicas,
+                            "updatedReplicas": replicas,
+                            "readyReplicas": replicas,
+                            "availableReplicas": replicas,
+                            "conditions": [available, progressing],
+                        }
+                    },
+                )
+
+    def __enter__(self) -> RolloutController:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def bentos(tiny_model_dir: Path):
+    """Two Bentos of a tiny untrained bundle, as version 1 and version 2 would be packaged."""
+    from serving.package import build_bento, save_model
+    from tagger.data import LABELS
+    from tagger.model import TextClassifier
+
+    classifier = TextClassifier.from_base(str(tiny_model_dir), LABELS, 64)
+    return [
+        build_bento(save_model(classifier, zenml_version=version), ["torch==2.13.0"])
+        for version in (1, 2)
+    ]
+
+
+@pytest.fixture
+def prebuilt_image(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The image build (Kaniko, in a cluster) replaced by a prebuilt image: the Bentos asked for."""
+    from stacks.bentoml_kubernetes import deployer
+
+    asked: list[str] = []
+
+    def build_image(bento, stack) -> str:
+        assert stack.image_builder.flavor == "kaniko"
+        asked.append(str(bento.tag))
+        return IMAGE
+
+    monkeypatch.setattr(deployer, "build_image", build_image)
+    return asked
+
+
+def _stored(api_server: FakeApiServer, plural: str, kind: str, version: str) -> list[dict]:
+    return [{"apiVersion": version, "kind": kind, **o} for o in api_server.objects(plural)]
+
+
+def test_bentoml_deployer_deploys_rolls_out_and_undeploys(
+    k8s_stack, api_server, bentos, prebuilt_image
+):
+    from zenml.enums import ServiceState
+
+    from project.paths import PROJECT_ROOT as ROOT
+    from serving import deployer
+    from stacks.bentoml_kubernetes.manifests import BENTO_ANNOTATION, OWNER_ANNOTATION
+    from stacks.kubernetes_manifests import validate
+
+    first, second = bentos
+    with RolloutController():
+        url = deployer.start_server(first, 3000, 60, 1, str(ROOT), {})
+        assert url == f"http://project-tagger.{NAMESPACE}.svc.cluster.local:3000"
+        (deployment,) = _stored(api_server, "deployments", "Deployment", "apps/v1")
+        (service,) = _stored(api_server, "services", "Service", "v1")
+        (hpa,) = _stored(
+            api_server, "horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling/v2"
+        )
+        for manifest in (deployment, service, hpa):
+            validate({k: v for k, v in manifest.items() if k != "status"})
+        pod = deployment["spec"]["template"]
+        (container,) = pod["spec"]["containers"]
+        assert container["image"] == IMAGE
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+        assert container["resources"] == {
+            "requests": {"cpu": "1", "memory": "2Gi"},
+            "limits": {"cpu": "2", "memory": "4Gi"},
+        }
+        assert deployment["spec"]["strategy"]["rollingUpdate"] == {
+            "maxUnavailable": 0,
+            "maxSurge": 1,
+        }
+        assert "replicas" not in deployment["spec"]  # the autoscaler owns the count
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 4)
+        assert pod["metadata"]["annotations"][BENTO_ANNOTATION] == str(first.tag)
+        assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+        (record,) = deployer.servers()
+        assert prebuilt_image == [str(first.tag)]
+        assert record.is_running and deployment["metadata"]["annotations"][OWNER_ANNOTATION] == str(
+            record.uuid
+        )
+
+        # a redeploy patches the same objects: a new pod template, rolled out by the cluster
+        assert deployer.start_server(second, 3000, 60, 2, str(ROOT), {}) == url
+        (patched,) = _stored(api_server, "deployments", "Deployment", "apps/v1")
+        assert patched["metadata"]["generation"] == deployment["metadata"]["generation"] + 1
+        assert patched["spec"]["template"]["metadata"]["annotations"][BENTO_ANNOTATION] == str(
+            second.tag
+        )
+        assert prebuilt_image == [str(first.tag), str(second.tag)]
+        (newer,) = deployer.servers()
+        assert newer.uuid != record.uuid and newer.config.model_version == "2"
+        assert patched["metadata"]["annotations"][OWNER_ANNOTATION] == str(newer.uuid)
+        assert " live " in deployer.describe_servers()[0]
+
+    # status from the Deployment's conditions: a rollout past its deadline is an error
+    from kubernetes import client, config
+
+    apps = client.AppsV1Api(config.new_client_from_config(context=CONTEXT))
+    stuck = {
+        "type": "Progressing",
+        "status": "False",
+        "reason": "ProgressDeadlineExceeded",
+        "message": "image pull",
+    }
+    apps.patch_namespaced_deployment_status(
+        "project-tagger", NAMESPACE, {"status": {"conditions": [stuck]}}
+    )
+    assert newer.check_status() == (ServiceState.ERROR, "ProgressDeadlineExceeded: image pull")
+
+    assert deployer.remove_servers() == 1
+    for plural in ("deployments", "services", "horizontalpodautoscalers"):
+        assert api_server.objects(plural) == [], plural
+    assert deployer.servers() == []
+
+
+def test_rollout_states_from_deployment_conditions():
+    from stacks.bentoml_kubernetes.manifests import OWNER_ANNOTATION, rollout_state
+
+    def deployment(status: dict, owner: str = "me", generation: int = 2) -> dict:
+        meta = {"generation": generation, "annotations": {OWNER_ANNOTATION: owner}}
+        return {"metadata": meta, "spec": {"replicas": 2}, "status": status}
+
+    done = {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2,
+            "conditions": [{"type": "Available", "status": "True"}]}  # fmt: skip
+    assert rollout_state(deployment(done), "me")[0] == "active"
+    assert rollout_state(deployment({**done, "observedGeneration": 1}), "me")[0] == "pending"
+    assert rollout_state(deployment({**done, "updatedReplicas": 1}), "me") == (
+        "pending",
+        "rolling out: 1 of 2 pods updated",
+    )
+    assert rollout_state(deployment({**done, "replicas": 3}), "me")[0] == "pending"  # old pod left
+    assert rollout_state(deployment(done, owner="newer"), "me")[0] == "inactive"
+    assert rollout_state(None, "me") == ("inactive", "no Deployment")
+
+
+def test_the_bento_image_is_built_from_the_bentos_own_dockerfile(bentos, tmp_path: Path):
+    """What the stack's image builder (Kaniko) is given; the build itself needs a cluster."""
+    import tarfile
+
+    from zenml.utils.archivable import ArchiveType
+
+    from stacks.bentoml_kubernetes.deployer import bento_build_context
+
+    archive = tmp_path / "context.tar.gz"
+    with archive.open("wb") as out:
+        bento_build_context(bentos[0]).write_archive(out, archive_type=ArchiveType.TAR_GZ)
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+        dockerfile = tar.extractfile("Dockerfile").read().decode()
+    assert {"Dockerfile", "bento.yaml", "env/docker/entrypoint.sh"} <= names
+    assert "src/serving/service.py" in names
+    assert dockerfile == (Path(bentos[0].path) / "env/docker/Dockerfile").read_text()

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from stacks.register import STACKS_DIR, load_stack_file, register, register_flavors
-from tests.helpers import create_example_secrets
+from tests.helpers import create_example_secrets, slack_checks_answered
 
 pytestmark = pytest.mark.ray
 CLUSTERS = STACKS_DIR / "clusters"
@@ -31,7 +31,9 @@ def ray_cloud(zenml_stack, monkeypatch):
     register_flavors()
     create_example_secrets()
     client = Client()
-    client.activate_stack(register(load_stack_file(STACKS_DIR / "ray-cloud.yaml")))
+    with slack_checks_answered():
+        name = register(load_stack_file(STACKS_DIR / "ray-cloud.yaml"))
+    client.activate_stack(name)
     yield client.active_stack
     client.activate_stack(zenml_stack.name)
 
@@ -46,6 +48,8 @@ def test_stack_registers_with_the_ray_flavor_and_refuses_a_local_store(ray_cloud
     assert orchestrator.config.shares_files is False
     assert ray_cloud.artifact_store.flavor == "s3"
     assert ray_cloud.experiment_tracker.config.tracking_uri == "http://mlflow.example:5000"
+    assert ray_cloud.alerter.flavor == "slack"
+    assert ray_cloud.alerter.config.slack_token == "xoxb-example"
     ray_cloud.validate(fail_if_secrets_missing=True)
     assert ray_cloud.requires_remote_server
     with pytest.raises(RuntimeError, match="require a remote ZenML server"):

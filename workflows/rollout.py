@@ -1,0 +1,72 @@
+"""`run.py rollout-status`: what each served version did with the requests it saw, from the
+request records (`serving.records`): answered and shadowed counts, agreement with the version that
+answered (shadow), mean confidence and, where feedback came back, live weighted F1."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+
+def rollout_status(directory: Path | None = None) -> dict[str, Any]:
+    """Per version (ZenML version number) over every served record in `directory` (default: the
+    records directory the service writes to)."""
+    from sklearn.metrics import f1_score
+
+    from serving.records import FEEDBACK, PREDICTIONS, default_records_dir, read_records
+
+    directory = default_records_dir() if directory is None else directory
+    warnings: list[str] = []
+    served = [r for r in read_records(directory, PREDICTIONS, warnings) if r.source == "served"]
+    truth = {(f.request_id, f.item): f.tag for f in read_records(directory, FEEDBACK, warnings)}
+    answers = {(r.request_id, r.item): r for r in served if r.answered_by is None}
+
+    arms: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for record in served:
+        arm = arms[record.model_version or "-"]
+        key = (record.request_id, record.item)
+        arm["shadowed" if record.answered_by else "answered"].append(record.request_id)
+        arm["confidence"].append(record.confidence)
+        if record.answered_by and key in answers:
+            arm["agrees"].append(answers[key].tag == record.tag)
+        if key in truth:
+            arm["true"].append(truth[key])
+            arm["predicted"].append(record.tag)
+    versions = {}
+    for version, arm in sorted(arms.items()):
+        versions[version] = {
+            "requests_answered": len(set(arm["answered"])),
+            "requests_shadowed": len(set(arm["shadowed"])),
+            "projects_scored": len(arm["confidence"]),
+            "mean_confidence": round(sum(arm["confidence"]) / len(arm["confidence"]), 4),
+            "agreement": round(sum(arm["agrees"]) / len(arm["agrees"]), 4)
+            if arm["agrees"]
+            else None,
+            "feedback": len(arm["true"]),
+            "live_f1": round(
+                float(f1_score(arm["true"], arm["predicted"], average="weighted", zero_division=0)),
+                4,
+            )
+            if arm["true"]
+            else None,
+        }
+    return {"records": str(directory), "versions": versions, "warnings": warnings}
+
+
+def status_table(status: dict[str, Any]) -> list[str]:
+    header = "version  answered  shadowed  agreement  mean conf  feedback  live F1"
+    lines = [header]
+    for version, row in status["versions"].items():
+
+        def show(value: Any) -> str:
+            return "-" if value is None else str(value)
+
+        lines.append(
+            f"{version:<8} {row['requests_answered']:>8}  {row['requests_shadowed']:>8}  "
+            f"{show(row['agreement']):>9}  {row['mean_confidence']:>9}  {row['feedback']:>8}  "
+            f"{show(row['live_f1']):>7}"
+        )
+    if len(lines) == 1:
+        lines.append(f"no served requests recorded in {status['records']}")
+    return lines + [f"warning: {w}" for w in status["warnings"]]
