@@ -14,13 +14,9 @@ import signal
 import socket
 import subprocess
 import sys
-<<<<<<< HEAD
 import tempfile
-from collections.abc import Iterator, Sequence
-=======
 import time
-from collections.abc import Iterator
->>>>>>> main
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,11 +115,10 @@ def serve_bento(
 
 @contextmanager
 def start_ray_head(
-<<<<<<< HEAD
-    log_dir: Path, num_cpus: int = 4, image: Sequence[Path] | None = None
-=======
-    log_dir: Path, num_cpus: int = 4, object_store_mb: int | None = None
->>>>>>> main
+    log_dir: Path,
+    num_cpus: int = 4,
+    object_store_mb: int | None = None,
+    image: Sequence[Path] | None = None,
 ) -> Iterator[RayHead]:
     """`ray start --head --block` in its own process group; ended (with its workers) on exit.
     `object_store_mb` caps the shared-memory object store (Ray's default: 30% of the RAM).
@@ -142,15 +137,12 @@ def start_ray_head(
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
         f"--dashboard-agent-listen-port={agent_port}", f"--ray-client-server-port={free_port()}",
     ]  # fmt: skip
-<<<<<<< HEAD
+    if object_store_mb is not None:
+        command.append(f"--object-store-memory={object_store_mb * 2**20}")
     env, cwd = None, None
     if image is not None:
         command, env = isolated_command(command, image)
         cwd = Path("/")  # not the client's working directory
-=======
-    if object_store_mb is not None:
-        command.append(f"--object-store-memory={object_store_mb * 2**20}")
->>>>>>> main
     head = RayHead(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}")
     ready = f"{head.dashboard}/api/version"
     with background_server(
@@ -162,7 +154,6 @@ def start_ray_head(
         yield head
 
 
-<<<<<<< HEAD
 def hidden_paths() -> list[Path]:
     """What a process on a remote cluster node could never read: this checkout, the checkout the
     venv lives in (its editable installs), the temp dir (test stores, configs, servers' files) and
@@ -202,7 +193,8 @@ def isolated_command(command: list[str], image: Sequence[Path]) -> tuple[list[st
         "BENTOML_DO_NOT_TRACK": "true",
     }
     return ["unshare", "--mount", "--map-root-user", "sh", "-c", "\n".join(lines)], env
-=======
+
+
 class SteadyLoad:
     """`concurrency` threads that POST to `url` back to back, each on its own keep-alive
     connection, until the block ends: how many answers were 200 and how many failed (any other
@@ -274,4 +266,3 @@ class SteadyLoad:
         self._stop.set()
         for thread in self._threads:
             thread.join()
->>>>>>> main
