@@ -142,7 +142,7 @@ def local_cloud(root: Path, image: Sequence[Path] = (), num_cpus: int = 4) -> It
             ray=head,
         )
         cloud.s3().create_bucket(Bucket=BUCKET)
-        _setup_client(cloud)
+        _setup_client(cloud, root)
         yield cloud
 
 
@@ -225,7 +225,24 @@ print(client.create_api_key("tagger-client", name="client").key)
 """
 
 
-def _setup_client(cloud: LocalCloud) -> None:
+def _stack_file_without_slack(root: Path) -> Path:
+    """`stacks/ray-cloud.yaml` as shipped but for its alerter: ZenML checks a Slack alerter's token
+    with Slack's API when it is registered, and Slack cannot be reached from here, so the local
+    stacks' file alerter stands in for it."""
+    import yaml
+
+    stack = yaml.safe_load((STACKS_DIR / "ray-cloud.yaml").read_text())
+    stack["components"]["alerter"] = {
+        "name": "file-alerts",
+        "flavor": "file",
+        "configuration": {"path": "${TAGGER_ARTIFACT_ROOT}/alerts.jsonl"},
+    }
+    path = root / "ray-cloud.yaml"
+    path.write_text(yaml.safe_dump(stack, sort_keys=False))
+    return path
+
+
+def _setup_client(cloud: LocalCloud, root: Path) -> None:
     """As a user would: the stack's secrets, then the stack from its file, active."""
     commands = [
         [str(_BIN / "zenml"), "secret", "create", "tagger_s3",
@@ -233,10 +250,7 @@ def _setup_client(cloud: LocalCloud) -> None:
         # the MLflow server here has no auth: any username and password pass
         [str(_BIN / "zenml"), "secret", "create", "tagger_mlflow",
          "--username=tagger", "--password=unused"],
-        # the stack's Slack alerter: a training run sends nothing; monitoring alarms would fail
-        [str(_BIN / "zenml"), "secret", "create", "tagger_slack",
-         "--token=unused", "--channel_id=unused"],
-        [sys.executable, "-m", "stacks.register", str(STACKS_DIR / "ray-cloud.yaml"),
+        [sys.executable, "-m", "stacks.register", str(_stack_file_without_slack(root)),
          "--activate", "ray-cloud"],
     ]  # fmt: skip
     for command in commands:
