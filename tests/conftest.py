@@ -81,10 +81,10 @@ def tiny_model_dir(session_dir: Path, projects: pd.DataFrame) -> Path:
     tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(tokens)}, do_lower_case=True)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
+        hidden_size=64,
         num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        num_attention_heads=4,
+        intermediate_size=128,
         max_position_embeddings=128,
     )
     torch.manual_seed(0)
@@ -95,14 +95,18 @@ def tiny_model_dir(session_dir: Path, projects: pd.DataFrame) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_params(tiny_model_dir: Path) -> dict:
-    """Training parameters that make the tiny model learn the embedded data in seconds."""
+    """Training parameters that make the tiny model learn the embedded data in seconds.
+
+    With these (and the model's 64-wide layers) every tag, mlops included, scores above the
+    promotion floors on every split seed tried; a 32-wide model or a higher rate never learned mlops.
+    """
     return {
         "base_model": str(tiny_model_dir),
         "max_length": 64,
         "batch_size": 16,
-        "learning_rate": 5e-3,
-        "epochs": 10,
-        "patience": 10,
+        "learning_rate": 2e-3,
+        "epochs": 12,
+        "patience": 12,
         "warmup_ratio": 0.0,
     }
 
