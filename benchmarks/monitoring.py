@@ -81,33 +81,10 @@ def out_of_domain(n: int, seed: int) -> pd.DataFrame:
 
 def _tiny_base(directory: Path) -> dict:
     """A small BERT with a word-level vocabulary of the dataset, and a recipe that trains it."""
-    import re
-
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
+    from stacks.sandbox import write_tiny_bert
     from tagger.data import read_csv, texts_of
 
-    words = sorted(
-        {
-            w
-            for t in texts_of(read_csv(SHARED_DATASET))
-            for w in re.findall(r"\w+|[^\w\s]", t.lower())
-        }
-    )
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
-    tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(tokens)}, do_lower_case=True)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
-        max_position_embeddings=256,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
+    write_tiny_bert(directory, texts_of(read_csv(SHARED_DATASET)), max_positions=256)
     return {
         "base_model": str(directory),
         "max_length": 128,

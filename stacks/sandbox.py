@@ -266,3 +266,29 @@ class SteadyLoad:
         self._stop.set()
         for thread in self._threads:
             thread.join()
+
+
+def write_tiny_bert(directory: Path, texts: list[str], max_positions: int = 128) -> Path:
+    """A tiny, randomly initialised BERT with a word-level vocabulary of `texts`: a base model
+    for tests and benchmarks that trains in seconds and needs no download."""
+    import re
+
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = sorted({w for t in texts for w in re.findall(r"\w+|[^\w\s]", t.lower())})
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(tokens)}, do_lower_case=True)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=max_positions,
+    )
+    torch.manual_seed(0)
+    directory.mkdir(parents=True, exist_ok=True)
+    BertModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory

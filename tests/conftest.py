@@ -7,13 +7,12 @@ active stack, artifacts and `.zen/config.yaml` are never touched.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
 from project.paths import PROJECT_ROOT, SHARED_DATASET
-from stacks.sandbox import throwaway_env
+from stacks.sandbox import throwaway_env, write_tiny_bert
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="tagger-tests-"))
 os.environ.update(throwaway_env(_SESSION_DIR), HF_HUB_OFFLINE="1")
@@ -69,28 +68,9 @@ def shared_dataset() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(session_dir: Path, projects: pd.DataFrame) -> Path:
     """A tiny, randomly initialised BERT and a word-level vocab built from our data: no download."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
     from tagger.data import texts_of
 
-    words = sorted({w for t in texts_of(projects) for w in re.findall(r"\w+|[^\w\s]", t.lower())})
-    directory = session_dir / "tiny-bert"
-    directory.mkdir()
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
-    tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(tokens)}, do_lower_case=True)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=128,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    return write_tiny_bert(session_dir / "tiny-bert", texts_of(projects))
 
 
 @pytest.fixture(scope="session")
