@@ -26,7 +26,7 @@ def _candidate(candidate: str | None) -> tuple[int, TextClassifier] | None:
     from registry.stages import get_version
 
     model = get_step_context().model_version
-    version = get_version(model.name, int(candidate) if candidate.isdigit() else candidate)
+    version = get_version(model.model.name, int(candidate) if candidate.isdigit() else candidate)
     if version.number == model.number:
         raise ValueError(
             f"the candidate {candidate!r} is version {version.number}, the one deployed"

@@ -39,7 +39,7 @@ def test_a_redeploy_under_load_loses_no_request(classifier, projects):
         assert _metadata(url)["zenml_model_version"] == "1"
         bodies = [
             {"title": t, "description": d}
-            for t, d in zip(projects["title"], projects["description"], strict=True)
+            for t, d in zip(projects["title"], projects["description"].fillna(""), strict=True)
         ]
         with SteadyLoad(f"{url}/predict", bodies, concurrency=8) as load:
             assert start(second, 2) == url

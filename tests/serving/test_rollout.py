@@ -61,7 +61,7 @@ def _projects(projects, n: int) -> list[dict]:
     rows = projects.drop_duplicates("title").head(n)
     return [
         {"title": t, "description": d}
-        for t, d in zip(rows["title"], rows["description"], strict=True)
+        for t, d in zip(rows["title"], rows["description"].fillna(""), strict=True)
     ]
 
 
