@@ -27,10 +27,10 @@ import yaml
 
 SEED = 42
 COUNTS = {
-    "natural-language-processing": 250,
-    "computer-vision": 235,
-    "other": 95,
-    "mlops": 60,
+    "natural-language-processing": 240,
+    "computer-vision": 220,
+    "other": 100,
+    "mlops": 80,
 }
 TITLE_ONLY = 0.08  # share of projects without a description
 SECOND_FIELD = 0.1  # share that also mentions another tag's topic
