@@ -1,3 +1,4 @@
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +25,22 @@ def test_embedded_dataset_shape_and_imbalance(projects: pd.DataFrame):
     counts = projects["tag"].value_counts()
     assert set(counts.index) == set(data.LABELS)
     assert counts.idxmin() == "mlops"
+
+
+def test_embedded_dataset_is_what_its_generator_writes():
+    import csv
+    import importlib.util
+
+    from project.paths import DEFAULT_DATASET
+
+    spec = importlib.util.spec_from_file_location(
+        "embedded_generator", DEFAULT_DATASET.with_name("generate.py")
+    )
+    generator = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = generator  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(generator)
+    with DEFAULT_DATASET.open(newline="") as f:
+        assert list(csv.DictReader(f)) == generator.generate()
 
 
 def test_split_is_stratified_seeded_and_disjoint(projects: pd.DataFrame):
