@@ -7,9 +7,11 @@ project in twelve has no description; descriptions run from a few words to sever
 most sentence patterns are shared by every tag, so the tag has to be read from the topic, not the
 phrasing; some projects mention a second field (a BERT model served with Docker is still an NLP
 project); and a few labels are wrong, as in any hand-tagged collection. The tag mix follows the
-usual imbalance (mlops rarest). Conventions follow how ML projects are commonly tagged: speech and
-review-based recommendation count as language, reinforcement learning, graphs, time series and
-tabular work as "other".
+usual imbalance (mlops rarest). Conventions follow how ML projects are commonly tagged: speech,
+audio generation, review-based recommendation and transformer internals count as language;
+general deep-learning technique (training tricks, GANs, pruning, 3D) as vision; testing, CI and
+ML-engineering practice as mlops; reinforcement learning, graphs, time series and tabular work
+as "other".
 
     python data/generate.py
 """
