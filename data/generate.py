@@ -37,7 +37,7 @@ COUNTS = {
 TITLE_ONLY = 0.08  # share of projects without a description
 SECOND_FIELD = 0.1  # share that also mentions another tag's topic
 LABEL_NOISE = 0.01  # share whose tag is wrong
-FIELD_SENTENCES = 0.45  # share of sentences only the project's field uses
+FIELD_SENTENCES = 0.2  # share of sentences only the project's field uses
 VOCABULARY = Path(__file__).with_name("vocabulary.yaml")
 
 
