@@ -156,11 +156,16 @@ def models(config: Path) -> None:
 @click.option("--version", "number", type=int, required=True, help="model version number")
 @click.option("--stage", type=click.Choice(["staging", "production"]), required=True)
 @click.option("--force", is_flag=True, help="promote even if worse than current production")
+@click.option(
+    "--records",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="served request records, for online evidence (default: as rollout-status)",
+)
 @user_errors
-def promote(config: Path, number: int, stage: str, force: bool) -> None:
+def promote(config: Path, number: int, stage: str, force: bool, records: Path | None) -> None:
     from workflows import versions
 
-    click.echo(versions.promote(number, stage, force, config))
+    click.echo(versions.promote(number, stage, force, config, records))
 
 
 @cli.command(help="Retire a version: archived in ZenML, no alias left in MLflow.")

@@ -29,7 +29,7 @@ from tagger.data import LABELS, split, texts_of
 from tagger.distributed import train_on_frames
 from tagger.evaluation import EvaluationReport, evaluate, score_predictions
 from tagger.model import TextClassifier
-from tagger.promotion import PRODUCTION, STAGING, Comparison, decide
+from tagger.promotion import PRODUCTION, STAGING, Comparison, OnlineEvidence, decide
 
 POLICY = PromotionPolicy(metric="f1", margin=0.01, min_f1=0.5, min_class_f1=0.1)
 
@@ -120,6 +120,76 @@ def test_a_failed_minimum_functionality_case_keeps_the_candidate_out(projects):
     assert decision.stage == STAGING
     assert "yolo (expected computer-vision, got mlops)" in decision.reason
     assert decision.failed_behavior == ["yolo (expected computer-vision, got mlops)"]
+
+
+def _arm(labelled: int, live_f1: float | None) -> dict:
+    """A row of `rollout_status` (workflows.rollout), as online evidence carries it."""
+    return {
+        "requests_answered": 30,
+        "requests_shadowed": 0,
+        "projects_scored": 30,
+        "mean_confidence": 0.8,
+        "agreement": None,
+        "feedback": labelled,
+        "live_accuracy": live_f1,
+        "live_f1": live_f1,
+    }
+
+
+def _online(candidate: dict | None, production: dict | None) -> OnlineEvidence:
+    return OnlineEvidence("records", 2, 1, candidate, production)
+
+
+ONLINE = POLICY.model_copy(update={"min_online_labelled": 20, "online_tolerance": 0.05})
+
+
+def test_a_live_f1_below_production_s_keeps_an_offline_winner_out(projects):
+    better = (_report(projects, 38), _report(projects, 34))
+    decision = _decide(*better, ONLINE, online=_online(_arm(25, 0.70), _arm(40, 0.80)))
+    assert decision.stage == STAGING and decision.online_refused
+    assert decision.reason.startswith("refused on online evidence: live F1 0.7000 of v2 on 25")
+    assert "production v1's 0.8000 on 40: worse by more than 0.05" in decision.reason
+    assert "(offline: f1 " in decision.reason  # what the offline sets said stays in the record
+    assert decision.to_dict()["online"]["candidate"]["live_f1"] == 0.70
+
+    within = _decide(*better, ONLINE, online=_online(_arm(25, 0.76), _arm(40, 0.80)))
+    assert within.stage == PRODUCTION and not within.online_refused
+    assert "online: live F1 0.7600 of v2" in within.reason and "not worse by more" in within.reason
+
+    shown = ONLINE.model_copy(update={"online_evidence": "show"})
+    decision = _decide(*better, shown, online=_online(_arm(25, 0.70), _arm(40, 0.80)))
+    assert decision.stage == PRODUCTION and "shown only: online_evidence is show" in decision.reason
+
+
+def test_too_little_feedback_is_shown_but_not_used(projects):
+    better = (_report(projects, 38), _report(projects, 34))
+    decision = _decide(*better, ONLINE, online=_online(_arm(19, 0.10), None))
+    assert decision.stage == PRODUCTION
+    assert (
+        "online: live scores not used: candidate v2 has 19, production v1 has 0 labelled "
+        "answer(s), fewer than min_online_labelled 20"
+    ) in decision.reason
+    table = decision.table()
+    assert table[2] == "online evidence (served records in records)"
+    assert table[4].split() == [
+        "candidate",
+        "2",
+        "30",
+        "0",
+        "-",
+        "0.8000",
+        "19",
+        "0.1000",
+        "0.1000",
+    ]
+    assert table[5].split() == ["production", "1", "no", "served", "request", "recorded"]
+
+
+def test_online_evidence_does_not_rescue_an_offline_loser(projects):
+    worse = (_report(projects, 30), _report(projects, 36))
+    decision = _decide(*worse, ONLINE, online=_online(_arm(25, 0.99), _arm(40, 0.50)))
+    assert decision.stage == STAGING and not decision.online_refused
+    assert "does not beat production" in decision.reason
 
 
 # -- real versions in a throw-away store ----------------------------------------------------
