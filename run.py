@@ -10,7 +10,7 @@ Examples:
     python run.py tune --num-runs 8                 # Ray Tune search; best config is an artifact
     python run.py train --config-from-tune latest   # train with the best config of a tuning run
     python run.py models                            # versions, stages, metrics, MLflow runs
-    python run.py promote --version 3 --stage production [--force]
+    python run.py promote --version 3 --stage production [--force] [--records DIR]
     python run.py rollback                          # the previous production version is back
     python run.py history                           # every stage change: when, who, why
     python run.py archive --version 2
