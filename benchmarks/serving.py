@@ -64,15 +64,17 @@ async def _load(url: str, projects: list[dict], concurrency: int, total: int) ->
             except httpx.TransportError:  # the server went away: a failed request, not a crash
                 failures += 1
                 continue
+            if response.status_code != 200:
+                failures += 1
+                continue
             latencies.append(time.perf_counter() - started)
-            failures += response.status_code != 200
 
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         wall = time.perf_counter() - started
-    ms = np.array(latencies) * 1000
+    ms = np.array(latencies or [float("nan")]) * 1000
     return {
         "requests": next_index,
         "failures": failures,
