@@ -155,9 +155,7 @@ def _hops(url: str, runner, project: dict) -> dict:
         "validate_request": _sequential_ms(
             lambda: PredictRequest.model_validate_json(body), HOP_REQUESTS
         ),
-        "tokenise": _sequential_ms(
-            lambda: runner.tokenizer([text], truncation=True, max_length=128), HOP_REQUESTS
-        ),
+        "tokenise": _sequential_ms(lambda: runner.encode([text]), HOP_REQUESTS),
         "tokenise_forward_softmax": _sequential_ms(
             lambda: runner.predict_proba([text]), HOP_REQUESTS
         ),

@@ -136,8 +136,8 @@ def schedule(
     Alarms reach the stack's alerter from inside the run; a retraining stays `run.py monitor
     --retrain`'s (a person's or CI's call), since it trains, promotes and deploys from a client.
     """
-    from zenml.config.schedule import Schedule
     from zenml.client import Client
+    from zenml.config.schedule import Schedule
 
     orchestrator = Client().active_stack.orchestrator
     settings = read_config(config)
