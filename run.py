@@ -346,6 +346,15 @@ def predict(
     default=None,
     help="on an alarm with enough feedback: retrain, promote, redeploy (default: on_alarm)",
 )
+@click.option(
+    "--schedule",
+    "cron",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="instead of running now, schedule it on the stack's orchestrator (kubernetes: a "
+    "CronJob); CRON, or the config's schedule when given without one",
+)
 @user_errors
 def monitor(
     config: Path,
@@ -354,11 +363,16 @@ def monitor(
     records_dir: str | None,
     server_url: str | None,
     retrain: bool | None,
+    cron: str | None,
 ) -> None:
     from workflows import monitoring
 
     if since is not None and input_loc is not None:
         raise click.UsageError("give either --since (recorded traffic) or --input (a file)")
+    if cron is not None:
+        name = monitoring.schedule(cron or None, config)
+        click.echo(f"scheduled: {name} on the active stack's orchestrator")
+        return
     outcome = monitoring.monitor(
         since, input_loc, retrain, config, records_dir=records_dir, server_url=server_url
     )

@@ -64,15 +64,17 @@ async def _load(url: str, projects: list[dict], concurrency: int, total: int) ->
             except httpx.TransportError:  # the server went away: a failed request, not a crash
                 failures += 1
                 continue
+            if response.status_code != 200:
+                failures += 1
+                continue
             latencies.append(time.perf_counter() - started)
-            failures += response.status_code != 200
 
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         wall = time.perf_counter() - started
-    ms = np.array(latencies) * 1000
+    ms = np.array(latencies or [float("nan")]) * 1000
     return {
         "requests": next_index,
         "failures": failures,
@@ -153,9 +155,7 @@ def _hops(url: str, runner, project: dict) -> dict:
         "validate_request": _sequential_ms(
             lambda: PredictRequest.model_validate_json(body), HOP_REQUESTS
         ),
-        "tokenise": _sequential_ms(
-            lambda: runner.tokenizer([text], truncation=True, max_length=128), HOP_REQUESTS
-        ),
+        "tokenise": _sequential_ms(lambda: runner.encode([text]), HOP_REQUESTS),
         "tokenise_forward_softmax": _sequential_ms(
             lambda: runner.predict_proba([text]), HOP_REQUESTS
         ),
