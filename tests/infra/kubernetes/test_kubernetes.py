@@ -311,6 +311,22 @@ def test_step_jobs(offline_jobs, snapshot):
     assert "nodeSelector" not in offline_jobs["load_data"]["spec"]["template"]["spec"]
 
 
+def _submit(k8s_stack, snapshot, run=None) -> Any:
+    """`KubernetesOrchestrator.submit_pipeline` with zenml's own environment plus the API token a
+    ZenML server would issue (a sqlite store issues none)."""
+    from zenml.orchestrators.utils import get_config_environment_vars
+
+    environment, secrets = get_config_environment_vars(pipeline_run_id=run.id if run else None)
+    environment |= secrets | {"ZENML_STORE_API_TOKEN": "token-a-zenml-server-would-issue"}
+    return k8s_stack.orchestrator.submit_pipeline(
+        snapshot=snapshot,
+        stack=k8s_stack,
+        base_environment=environment,
+        step_environments={},
+        placeholder_run=run,
+    )
+
+
 def test_submission_to_the_api_server(k8s_stack, offline_jobs, api_server):
     """`KubernetesOrchestrator.submit_pipeline` against the API server: it stores the client's
     ZenML API token as a Kubernetes secret, then creates the orchestrator Job. Nothing runs it.
@@ -322,7 +338,6 @@ def test_submission_to_the_api_server(k8s_stack, offline_jobs, api_server):
     """
     import base64
 
-    from zenml.orchestrators.utils import get_config_environment_vars
     from zenml.pipelines.run_utils import create_placeholder_run
 
     from stacks.kubernetes_manifests import training_snapshot, validate
@@ -331,16 +346,8 @@ def test_submission_to_the_api_server(k8s_stack, offline_jobs, api_server):
         IMAGE, settings={"orchestrator.kubernetes": {**K8S_SETTINGS, "synchronous": False}}
     )
     run = create_placeholder_run(snapshot=snapshot)
-    environment, secrets = get_config_environment_vars(pipeline_run_id=run.id)
-    environment |= secrets | {"ZENML_STORE_API_TOKEN": "token-a-zenml-server-would-issue"}
     before = len(api_server.objects("jobs"))
-    result = k8s_stack.orchestrator.submit_pipeline(
-        snapshot=snapshot,
-        stack=k8s_stack,
-        base_environment=environment,
-        step_environments={},
-        placeholder_run=run,
-    )
+    result = _submit(k8s_stack, snapshot, run)
     assert result is None  # asynchronous: submitted, not waited for
 
     jobs = api_server.objects("jobs")
@@ -383,7 +390,6 @@ def test_monitoring_is_scheduled_as_a_cron_job_reading_the_served_records(k8s_st
     `pipeline()` would submit (schedule registered), submitted by zenml's orchestrator as a
     CronJob; the step pods it would start mount the claim the Bento pods record on."""
     from zenml.config.schedule import Schedule
-    from zenml.orchestrators.utils import get_config_environment_vars
 
     from project import zenml_internals
     from project.paths import MONITOR_CONFIG
@@ -403,15 +409,7 @@ def test_monitoring_is_scheduled_as_a_cron_job_reading_the_served_records(k8s_st
     snapshot = zenml_internals.scheduled_snapshot(pipeline)
     assert snapshot.schedule is not None and snapshot.schedule.cron_expression == cron
 
-    environment, secrets = get_config_environment_vars()
-    environment |= secrets | {"ZENML_STORE_API_TOKEN": "token-a-zenml-server-would-issue"}
-    result = k8s_stack.orchestrator.submit_pipeline(
-        snapshot=snapshot,
-        stack=k8s_stack,
-        base_environment=environment,
-        step_environments={},
-        placeholder_run=None,
-    )
+    result = _submit(k8s_stack, snapshot)
     (cron_job,) = api_server.objects("cronjobs")
     cron_job = {"apiVersion": "batch/v1", "kind": "CronJob", **cron_job}
     validate(cron_job)
