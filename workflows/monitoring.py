@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from project import names
-from project.paths import MONITOR_CONFIG, TRAIN_CONFIG
+from project.paths import MONITOR_CONFIG, PROJECT_ROOT, TRAIN_CONFIG
 from tagger.config import RetrainPolicy
 from workflows.runs import WorkflowError, output, read_config, run_pipeline
 
@@ -143,16 +143,17 @@ def schedule(
     settings = read_config(config)
     plan = dict(settings.get("schedule") or {})
     cron = cron or plan.get("cron_expression")
+    since_hours = float(plan.get("since_hours", 1))
     if not orchestrator.config.is_schedulable:
         raise WorkflowError(
             f"the {orchestrator.flavor} orchestrator of this stack runs no schedules; on this "
-            f"machine add a cron line instead: `{cron or '0 * * * *'} cd {Path.cwd()} && "
-            f"{Path(sys.executable)} run.py monitor --since 1h`"
+            f"machine add a cron line instead: `{cron or '0 * * * *'} cd {PROJECT_ROOT} && "
+            f"{Path(sys.executable)} run.py monitor --since {since_hours:g}h`"
         )
     if not cron:
         raise WorkflowError(f"{config}: no schedule.cron_expression and no --schedule given")
     parameters = dict(settings.get("parameters") or {})
-    parameters |= {"since_hours": float(plan.get("since_hours", 1)), "retrain": False}
+    parameters |= {"since_hours": since_hours, "retrain": False}
     name = plan.get("name", "project-tagger-monitoring")
     pipeline = configured_pipeline(
         settings, parameters, train_config, Schedule(name=name, cron_expression=cron)
