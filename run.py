@@ -10,7 +10,7 @@ Examples:
     python run.py tune --num-runs 8                 # Ray Tune search; best config is an artifact
     python run.py train --config-from-tune latest   # train with the best config of a tuning run
     python run.py models                            # versions, stages, metrics, MLflow runs
-    python run.py promote --version 3 --stage production [--force]
+    python run.py promote --version 3 --stage production [--force] [--records DIR]
     python run.py rollback                          # the previous production version is back
     python run.py history                           # every stage change: when, who, why
     python run.py archive --version 2
@@ -156,11 +156,16 @@ def models(config: Path) -> None:
 @click.option("--version", "number", type=int, required=True, help="model version number")
 @click.option("--stage", type=click.Choice(["staging", "production"]), required=True)
 @click.option("--force", is_flag=True, help="promote even if worse than current production")
+@click.option(
+    "--records",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="served request records, for online evidence (default: as rollout-status)",
+)
 @user_errors
-def promote(config: Path, number: int, stage: str, force: bool) -> None:
+def promote(config: Path, number: int, stage: str, force: bool, records: Path | None) -> None:
     from workflows import versions
 
-    click.echo(versions.promote(number, stage, force, config))
+    click.echo(versions.promote(number, stage, force, config, records))
 
 
 @cli.command(help="Retire a version: archived in ZenML, no alias left in MLflow.")
@@ -341,6 +346,15 @@ def predict(
     default=None,
     help="on an alarm with enough feedback: retrain, promote, redeploy (default: on_alarm)",
 )
+@click.option(
+    "--schedule",
+    "cron",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="instead of running now, schedule it on the stack's orchestrator (kubernetes: a "
+    "CronJob); CRON, or the config's schedule when given without one",
+)
 @user_errors
 def monitor(
     config: Path,
@@ -349,11 +363,16 @@ def monitor(
     records_dir: str | None,
     server_url: str | None,
     retrain: bool | None,
+    cron: str | None,
 ) -> None:
     from workflows import monitoring
 
     if since is not None and input_loc is not None:
         raise click.UsageError("give either --since (recorded traffic) or --input (a file)")
+    if cron is not None:
+        name = monitoring.schedule(cron or None, config)
+        click.echo(f"scheduled: {name} on the active stack's orchestrator")
+        return
     outcome = monitoring.monitor(
         since, input_loc, retrain, config, records_dir=records_dir, server_url=server_url
     )

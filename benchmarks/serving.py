@@ -64,15 +64,17 @@ async def _load(url: str, projects: list[dict], concurrency: int, total: int) ->
             except httpx.TransportError:  # the server went away: a failed request, not a crash
                 failures += 1
                 continue
+            if response.status_code != 200:
+                failures += 1
+                continue
             latencies.append(time.perf_counter() - started)
-            failures += response.status_code != 200
 
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         wall = time.perf_counter() - started
-    ms = np.array(latencies) * 1000
+    ms = np.array(latencies or [float("nan")]) * 1000
     return {
         "requests": next_index,
         "failures": failures,
@@ -106,6 +108,8 @@ def _raw(classifier, texts: list[str], batch: int) -> dict:
 
 
 MEMORY_REQUESTS = 10_000
+MEMORY_CHUNKS = 4  # RSS after each quarter: a plateau or a climb
+MEMORY_WARMUP = 1_000
 MEMORY_CONCURRENCY = 32
 HOP_REQUESTS = 300
 
@@ -153,9 +157,7 @@ def _hops(url: str, runner, project: dict) -> dict:
         "validate_request": _sequential_ms(
             lambda: PredictRequest.model_validate_json(body), HOP_REQUESTS
         ),
-        "tokenise": _sequential_ms(
-            lambda: runner.tokenizer([text], truncation=True, max_length=128), HOP_REQUESTS
-        ),
+        "tokenise": _sequential_ms(lambda: runner.encode([text]), HOP_REQUESTS),
         "tokenise_forward_softmax": _sequential_ms(
             lambda: runner.predict_proba([text]), HOP_REQUESTS
         ),
@@ -193,10 +195,22 @@ def memory(backend: str) -> None:
     results: dict = {"backend": backend, "load_average_at_start": os.getloadavg()[0]}
     with serve_bento(str(bento.tag), WORK_DIR / "serving-memory.log", cwd=PROJECT_ROOT) as server:
         url = f"{server.url}/predict"
-        asyncio.run(_load(url, projects, 8, 200))  # warm-up
+        # warm-up at full concurrency: the batcher's largest batches size the runtimes' buffers
+        asyncio.run(_load(url, projects, MEMORY_CONCURRENCY, MEMORY_WARMUP))
         before = _rss_mb(server.pid)
-        load = asyncio.run(_load(url, projects, MEMORY_CONCURRENCY, MEMORY_REQUESTS))
+        chunks, curve = [], []
+        for _ in range(MEMORY_CHUNKS):
+            chunk = MEMORY_REQUESTS // MEMORY_CHUNKS
+            chunks.append(asyncio.run(_load(url, projects, MEMORY_CONCURRENCY, chunk)))
+            curve.append(sum(_rss_mb(server.pid).values()))
         after = _rss_mb(server.pid)
+        load = {
+            "requests": sum(c["requests"] for c in chunks),
+            "failures": sum(c["failures"] for c in chunks),
+            "rps": float(np.mean([c["rps"] for c in chunks])),
+            "p50_ms": float(np.median([c["p50_ms"] for c in chunks])),
+            "rss_total_mb_per_chunk": curve,
+        }
         runner = load_classifier(model.path, backend)
         results["hops"] = _hops(server.url, runner, projects[0])
         hops_after = _rss_mb(server.pid)

@@ -25,6 +25,7 @@ def monitoring_pipeline(
         window,
         window_info,
         model.get_artifact(names.TRAIN_SET),
+        model.get_artifact(names.VAL_SET),
         model.get_model_artifact(names.CLASSIFIER),
         policy,
         server_url,

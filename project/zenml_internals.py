@@ -9,7 +9,10 @@ written against, and says so clearly on any other.
   store's tables (no zenml import), and asks ZenML whenever that read is not certain;
 - `BaseModelDeployer.deploy_model` hands back any existing server of the same service type as one
   "with the exact same configuration" (the store leaves `config` out of its service filter), so
-  `deploy_beside` records and starts a new server as `deploy_model` does, without that lookup.
+  `deploy_beside` records and starts a new server as `deploy_model` does, without that lookup;
+- a snapshot with its schedule registered is made only inside `pipeline()`, which a stack with a
+  remote orchestrator refuses on a local store: `scheduled_snapshot` makes it for the offline
+  Kubernetes checks.
 """
 
 from __future__ import annotations
@@ -261,3 +264,11 @@ def deploy_beside(deployer: Any, config: Any, service_type: Any, timeout: int) -
         health_check_url=service.get_healthcheck_url(),
     )
     return service
+
+
+def scheduled_snapshot(pipeline: Any) -> PipelineSnapshotResponse:
+    """The snapshot `pipeline()` submits for a pipeline configured with a schedule, the schedule
+    registered in the store, without submitting it."""
+    require_tested_zenml()
+    pipeline._prepare_if_possible()
+    return pipeline._create_snapshot(**pipeline._run_args)

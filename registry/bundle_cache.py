@@ -9,6 +9,7 @@ milliseconds where importing ZenML costs seconds; anything else goes through Zen
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 from project import names
 from project.zenml_internals import global_config_dir, local_store_database, model_artifact_id
 from registry.errors import RegistryError
+
+logger = logging.getLogger(__name__)
 
 KEEP = 3  # bundles kept; older copies go when a new one is made
 
@@ -53,6 +56,7 @@ def fetch_bundle(model: str, version: str | int) -> Path:
     partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=cache_dir()))
     try:
         copy_bundle(artifact.uri, str(partial))
+        _add_onnx(partial)
         partial.rename(bundle)
     except OSError:
         if not bundle.is_dir():  # not another process that made the same copy first
@@ -65,6 +69,36 @@ def fetch_bundle(model: str, version: str | int) -> Path:
 
 def classifier_bundle(model: str, version: str | int) -> Path:
     return cached_bundle(model, version) or fetch_bundle(model, version)
+
+
+# what the export must answer as the bundle does before a copy keeps it
+PROBES = [
+    "YOLO for drones. Real-time object detection on aerial images.",
+    "BERT question answering. Fine-tuning a transformer on SQuAD.",
+    "Feature store. Serving features for training and inference pipelines.",
+    "Reinforcement learning for trading",
+]
+
+
+def _add_onnx(bundle: Path) -> None:
+    """An ONNX export beside the weights: `predict --title` then answers on ONNX Runtime, as the
+    served Bento does, without importing torch or transformers. Kept only if it answers as the
+    bundle does (`tagger.onnx_backend`'s parity rule); without it the copy answers on torch."""
+    from tagger.model import TextClassifier
+    from tagger.onnx_backend import ONNX_FILE, OnnxClassifier, compare, export_onnx
+
+    try:
+        export_onnx(bundle)
+        parity = compare(TextClassifier.load(bundle), OnnxClassifier.load(bundle), PROBES)
+    except Exception as exc:  # noqa: BLE001 - any model the exporter cannot trace stays on torch
+        logger.warning("no ONNX export of %s (answers on torch): %s", bundle.name, exc)
+        (bundle / ONNX_FILE).unlink(missing_ok=True)
+        return
+    if not parity.holds:
+        logger.warning(
+            "the ONNX export of %s differs from it (%s): answers on torch", bundle, parity
+        )
+        (bundle / ONNX_FILE).unlink()
 
 
 def _prune(keep: Path) -> None:

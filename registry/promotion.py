@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 from uuid import UUID
 
 import pandas as pd
@@ -23,7 +24,7 @@ from tagger.behavior import BehaviorReport
 from tagger.config import PromotionPolicy
 from tagger.evaluation import EvaluationReport, evaluate
 from tagger.model import TextClassifier
-from tagger.promotion import PRODUCTION, Decision, decide
+from tagger.promotion import PRODUCTION, Decision, OnlineEvidence, decide
 
 
 def judge(
@@ -35,9 +36,11 @@ def judge(
     policy: PromotionPolicy,
     behavior: BehaviorReport | None = None,
     candidate_artifact: UUID | None = None,
+    online: OnlineEvidence | None = None,
 ) -> tuple[Decision, ModelVersionResponse | None]:
     """Score the candidate and today's production version on every relevant set and decide
-    (`candidate_artifact`, the candidate's classifier artifact: see `comparisons`)."""
+    (`candidate_artifact`, the candidate's classifier artifact: see `comparisons`; `online`, what
+    both did with served traffic, for the version production is now)."""
     production = current(model_name, PRODUCTION)
     sets, note = comparisons(
         candidate,
@@ -48,7 +51,31 @@ def judge(
         policy.evaluation_sets,
         candidate_artifact,
     )
-    return decide(sets, policy, behavior, note), production
+    if online is not None and (
+        production is None or production.number != online.production_version
+    ):
+        raise RegistryError(
+            f"production of model {model_name!r} changed while its online evidence was read: "
+            "nothing changed; try again"
+        )
+    return decide(sets, policy, behavior, note, online), production
+
+
+def online_evidence(
+    rollout: dict[str, Any], candidate: int, production: int
+) -> OnlineEvidence | None:
+    """Both versions' rows of a `rollout_status` (workflows.rollout); None when neither of them
+    answered or shadowed a recorded request (no rollout of them to speak of)."""
+    versions = rollout["versions"]
+    if str(candidate) not in versions and str(production) not in versions:
+        return None
+    return OnlineEvidence(
+        records=str(rollout["records"]),
+        candidate_version=candidate,
+        production_version=production,
+        candidate=versions.get(str(candidate)),
+        production=versions.get(str(production)),
+    )
 
 
 def apply(
@@ -87,10 +114,18 @@ def _unchanged(version: ModelVersionResponse, stage: str, policy: PromotionPolic
 
 
 def promote_by_hand(
-    model_name: str, number: int, stage: str, force: bool, policy: PromotionPolicy
+    model_name: str,
+    number: int,
+    stage: str,
+    force: bool,
+    policy: PromotionPolicy,
+    rollout: dict[str, Any] | None = None,
 ) -> Decision | None:
     """`run.py promote`: refuses a version that is worse than production unless forced.
 
+    `rollout` (a `rollout_status` of the served records) gives the online evidence that is
+    judged beside the offline sets. A refusal says why, with the scores; a forced promotion
+    records the refused decision, reason and evidence included, in the stage history.
     Asking for the stage the version already has changes and records nothing; the returned
     decision says so.
     """
@@ -112,11 +147,17 @@ def promote_by_hand(
             training_fingerprint(version),
             policy,
             behavior.load() if behavior is not None else None,
+            online=online_evidence(rollout, number, production.number) if rollout else None,
         )
         if not decision.promote and not force:
             raise RegistryError(
-                f"refusing to promote version {number} over production version "
-                f"{production.number}: {decision.reason} (use --force to override)"
+                "\n".join(
+                    [
+                        f"refusing to promote version {number} over production version "
+                        f"{production.number}: {decision.reason} (use --force to override)",
+                        *decision.table(),
+                    ]
+                )
             )
     change = apply(version, stage, decision, production, trigger="forced" if force else "manual")
     return decision if change.changed else _unchanged(version, stage, policy)

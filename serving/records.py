@@ -93,8 +93,9 @@ class Recording(BaseModel):
 
 
 def default_records_dir(cwd: Path | None = None) -> Path:
-    """`TAGGER_RECORD_DIRECTORY`, else `records/` in `TAGGER_ARTIFACT_ROOT`, else `.artifacts/records`
-    in `cwd` (the project root, where the stack's deployer starts its servers)."""
+    """`records/` in `TAGGER_ARTIFACT_ROOT`, else `.artifacts/records` in `cwd` (the project root,
+    where the stack's deployer starts its servers); `Recording.from_env` lets
+    `TAGGER_RECORD_DIRECTORY` override it."""
     if root := os.environ.get("TAGGER_ARTIFACT_ROOT"):
         return Path(root) / "records"
     return (cwd or Path.cwd()) / ".artifacts" / "records"

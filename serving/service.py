@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import time
 import uuid
 from collections import OrderedDict
@@ -218,7 +219,9 @@ class TaggerService:
     def __init__(self) -> None:
         self.info = self.tagger.describe()
         self.recording = Recording.from_env()
-        self.recorder = Recorder(self.recording, f"api-{bentoml.server_context.worker_index or 0}")
+        # the host's name keeps replicas that share a records volume out of each other's files
+        writer = f"api-{socket.gethostname()}-{bentoml.server_context.worker_index or 0}"
+        self.recorder = Recorder(self.recording, writer)
         self.recent: OrderedDict[str, list[str]] = OrderedDict()
         self.version = self.info.get("zenml_model_version")
         self.candidate_version = self.info["rollout"]["candidate_zenml_version"]

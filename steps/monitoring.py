@@ -73,11 +73,13 @@ def measure_window(
     window: pd.DataFrame,
     window_info: dict[str, Any],
     train_set: pd.DataFrame,
+    val_set: pd.DataFrame,
     classifier: TextClassifier,
     policy: MonitorPolicy = MonitorPolicy(),
     server_url: str | None = None,
 ) -> Annotated[MonitoringReport, names.MONITORING_REPORT]:
-    """The window against the production version's training split; metrics to MLflow."""
+    """The window against the production version's training split (its confidence against the
+    validation split, rows the model never learnt from); metrics to MLflow."""
     import mlflow
 
     from tagger.monitoring import measure, server_metrics
@@ -93,6 +95,7 @@ def measure_window(
         version.model.name if version else "",
         version.number if version else None,
         server,
+        val_set,
     )
     mlflow.log_metrics(report.metrics())
     for line in report.alarm_lines() or ["no alarm"]:

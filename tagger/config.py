@@ -161,6 +161,12 @@ class PromotionPolicy(Settings):
     min_class_f1: float = Field(0.3, ge=0, le=1)
     # pinned sets both models are also scored on: CSV paths / URLs, or registered artifact names
     evaluation_sets: tuple[str, ...] = ()
+    # online evidence (`run.py promote` reads the served request records): `decide` refuses a
+    # candidate whose live weighted F1 is below production's by more than `online_tolerance`, once
+    # both have `min_online_labelled` answers with feedback; `show` only prints it
+    online_evidence: Literal["decide", "show"] = "decide"
+    min_online_labelled: int = Field(20, ge=1)
+    online_tolerance: float = Field(0.05, ge=0, le=1)
 
 
 class MonitorPolicy(Settings):

@@ -2,6 +2,8 @@
 
 A bundle saved here is a plain directory (safetensors, tokenizer files, JSON), so the
 materializer, the Bento and a notebook all load the very same thing, and nothing is pickled.
+torch and transformers are imported where a `TextClassifier` is made: the ONNX Runtime backend
+shares this module and needs neither.
 """
 
 from __future__ import annotations
@@ -11,18 +13,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
 
 from tagger.config import DEFAULT_BASE_MODEL
 from tagger.data import join_text
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 BUNDLE_FILE = "tagger.json"
 
@@ -101,6 +101,8 @@ class TextClassifier(Classifier):
         cls, base_model: str, labels: tuple[str, ...], max_length: int, dropout: float | None = None
     ) -> TextClassifier:
         """A fresh classifier head on pretrained weights (a new, untrained bundle)."""
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
         path = resolve_base_model(base_model)
         kwargs = {} if dropout is None else {"hidden_dropout_prob": dropout}
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -123,6 +125,8 @@ class TextClassifier(Classifier):
 
     @classmethod
     def load(cls, directory: str | Path) -> TextClassifier:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
         directory = Path(directory)
         info = BundleInfo.from_dict(json.loads((directory / BUNDLE_FILE).read_text()))
         model = AutoModelForSequenceClassification.from_pretrained(directory)
@@ -138,17 +142,20 @@ class TextClassifier(Classifier):
             return_tensors="pt",
         )
 
-    @torch.inference_mode()
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        self.model.eval()
-        return predict_in_length_order(texts, batch_size, len(self.labels), self._batch_proba)
+        import torch
 
-    @torch.inference_mode()
+        self.model.eval()
+        with torch.inference_mode():
+            return predict_in_length_order(texts, batch_size, len(self.labels), self._batch_proba)
+
     def proba_and_embeddings(
         self, texts: list[str], batch_size: int = 64
     ) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities and the mean-pooled last hidden state of each text, from one
         forward pass: the model's own view of its input, for drift tests."""
+        import torch
+
         self.model.eval()
         n_labels = len(self.labels)
 
@@ -161,9 +168,12 @@ class TextClassifier(Classifier):
             return torch.cat([proba, pooled.float()], dim=1).numpy()
 
         width = n_labels + self.model.config.hidden_size
-        both = predict_in_length_order(texts, batch_size, width, batch)
+        with torch.inference_mode():
+            both = predict_in_length_order(texts, batch_size, width, batch)
         return both[:, :n_labels], both[:, n_labels:]
 
     def _batch_proba(self, texts: list[str]) -> np.ndarray:
+        import torch
+
         logits = self.model(**self.encode(texts)).logits
         return torch.softmax(logits.float(), dim=-1).numpy()

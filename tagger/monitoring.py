@@ -375,8 +375,14 @@ def compare(
     policy: MonitorPolicy,
     features: ModelFeatures,
     server: dict[str, float] | None = None,
+    held_out: pd.DataFrame | None = None,
 ) -> tuple[list[Check], dict[str, dict[str, float]], dict[str, dict[str, list[float]]], list[str]]:
-    """Every check of `current` against `reference` (both window frames with predictions)."""
+    """Every check of `current` against `reference` (both window frames with predictions).
+
+    The model is more confident on the rows it was trained on than on any new ones, so the
+    confidence of new traffic is compared with its confidence on `held_out` rows (the validation
+    split) when given."""
+    outputs = reference if held_out is None or held_out.empty else held_out
     checks: list[Check] = []
     notes: list[str] = []
     distributions: dict[str, dict[str, list[float]]] = {}
@@ -391,7 +397,7 @@ def compare(
             "input",
             Sides(reference["description_length"], current["description_length"]),
         ),
-        "confidence": ("output", Sides(reference["confidence"], current["confidence"])),
+        "confidence": ("output", Sides(outputs["confidence"], current["confidence"])),
     }
     if features.rare_shares is not None:
         numeric["rare_token_share"] = ("input", features.rare_shares)
@@ -576,6 +582,7 @@ def measure_sides(
     model: str,
     model_version: int | None,
     server: dict[str, float] | None = None,
+    held_out: Side | None = None,
 ) -> MonitoringReport:
     report = MonitoringReport(model=model, model_version=model_version, window=dict(window))
     frame = current.frame
@@ -609,7 +616,13 @@ def measure_sides(
             ),
         )
     report.checks, report.tag_mix, report.distributions, notes = compare(
-        frame, reference.frame, labels, policy, features, server
+        frame,
+        reference.frame,
+        labels,
+        policy,
+        features,
+        server,
+        None if held_out is None else held_out.frame,
     )
     report.notes += notes
     report.window["labelled"] = int(frame["true_tag"].notna().sum()) if "true_tag" in frame else 0
@@ -625,10 +638,16 @@ def measure(
     model: str,
     model_version: int | None,
     server: dict[str, float] | None = None,
+    val_set: pd.DataFrame | None = None,
 ) -> MonitoringReport:
-    """The report of one window against the training split: the model's view of both, then
-    every check."""
+    """The report of one window against the training split (and the validation split, for the
+    model's confidence): the model's view of both, then every check."""
     reference = side_of(input_frame(train_set), classifier, policy)
+    held_out = None
+    if val_set is not None and not val_set.empty:
+        rows = input_frame(val_set)
+        proba = classifier.predict_proba(texts(rows))
+        held_out = Side(with_predictions(rows, tuple(classifier.labels), proba))
     return measure_sides(
         side_of(current, classifier, policy),
         reference,
@@ -638,6 +657,7 @@ def measure(
         model,
         model_version,
         server,
+        held_out,
     )
 
 

@@ -4,12 +4,13 @@ a redeploy."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from project import names
-from project.paths import MONITOR_CONFIG, TRAIN_CONFIG
+from project.paths import MONITOR_CONFIG, PROJECT_ROOT, TRAIN_CONFIG
 from tagger.config import RetrainPolicy
 from workflows.runs import WorkflowError, output, read_config, run_pipeline
 
@@ -86,20 +87,79 @@ def monitor(
     retrain = on_alarm == "retrain" if retrain is None else retrain
     policy = RetrainPolicy.model_validate(settings.get("retrain") or {})
     parameters["retrain"] = retrain
-    model = settings["model"]
-    from zenml import Model
-
-    from pipelines import monitoring_pipeline
-
-    pipeline = monitoring_pipeline.with_options(
-        model=Model(name=model["name"], version=model.get("version", "production")),
-        parameters=parameters,
-    )
-    run = run_pipeline(pipeline)
+    run = run_pipeline(configured_pipeline(settings, parameters, train_config))
     outcome = MonitorOutcome(str(run.id), output(run, names.MONITORING_REPORT))
     if retrain and outcome.report.alarms:
         _retrain(run, outcome, policy, train_config)
     return outcome
+
+
+def configured_pipeline(
+    settings: dict[str, Any],
+    parameters: dict[str, Any],
+    train_config: Path = TRAIN_CONFIG,
+    schedule: Any = None,
+) -> Any:
+    """The monitoring pipeline on the version the config names, with the training config's
+    settings (the cluster's image and pods) under the monitoring config's own."""
+    from zenml import Model
+
+    from pipelines import monitoring_pipeline
+
+    model = settings["model"]
+    return monitoring_pipeline.with_options(
+        model=Model(name=model["name"], version=model.get("version", "production")),
+        parameters=parameters,
+        settings=_merged(
+            read_config(train_config).get("settings") or {}, settings.get("settings") or {}
+        ),
+        schedule=schedule,
+    )
+
+
+def _merged(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        merged[key] = (
+            _merged(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+        )
+    return merged
+
+
+def schedule(
+    cron: str | None = None, config: Path = MONITOR_CONFIG, train_config: Path = TRAIN_CONFIG
+) -> str:
+    """Put the monitoring pipeline on the active stack's schedule (kubernetes: a CronJob that
+    measures the last `schedule.since_hours` of records each time); returns the schedule's name.
+
+    Alarms reach the stack's alerter from inside the run; a retraining stays `run.py monitor
+    --retrain`'s (a person's or CI's call), since it trains, promotes and deploys from a client.
+    """
+    from zenml.client import Client
+    from zenml.config.schedule import Schedule
+
+    orchestrator = Client().active_stack.orchestrator
+    settings = read_config(config)
+    plan = dict(settings.get("schedule") or {})
+    cron = cron or plan.get("cron_expression")
+    since_hours = float(plan.get("since_hours", 1))
+    if not orchestrator.config.is_schedulable:
+        raise WorkflowError(
+            f"the {orchestrator.flavor} orchestrator of this stack runs no schedules; on this "
+            f"machine add a cron line instead: `{cron or '0 * * * *'} cd {PROJECT_ROOT} && "
+            f"{Path(sys.executable)} run.py monitor --since {since_hours:g}h`"
+        )
+    if not cron:
+        raise WorkflowError(f"{config}: no schedule.cron_expression and no --schedule given")
+    parameters = dict(settings.get("parameters") or {})
+    parameters |= {"since_hours": since_hours, "retrain": False}
+    name = plan.get("name", "project-tagger-monitoring")
+    pipeline = configured_pipeline(
+        settings, parameters, train_config, Schedule(name=name, cron_expression=cron)
+    )
+    pipeline()
+    return name
 
 
 def _retrain(run: Any, outcome: MonitorOutcome, policy: RetrainPolicy, train_config: Path) -> None:

@@ -21,13 +21,15 @@ def predict_one(
     """The tag and every tag's probability, from the version's classifier loaded here.
 
     The bundle comes from the local copy of the artifact the version holds now
-    (`registry.bundle_cache`): one answer costs the model's load, not ZenML's.
+    (`registry.bundle_cache`): one answer costs the model's load, not ZenML's; on ONNX Runtime
+    when the copy has its checked export (as the served Bento answers), else on torch.
     """
     from registry.bundle_cache import classifier_bundle
     from tagger.inference import choose_tag
-    from tagger.model import TextClassifier
+    from tagger.onnx_backend import ONNX_FILE, load_classifier
 
-    classifier = TextClassifier.load(classifier_bundle(model_name(BATCH_CONFIG), version))
+    bundle = classifier_bundle(model_name(BATCH_CONFIG), version)
+    classifier = load_classifier(bundle, "onnx" if (bundle / ONNX_FILE).exists() else "torch")
     probabilities = classifier.predict_project(title, description)
     tag, _ = choose_tag(list(probabilities), list(probabilities.values()), threshold)
     return {"tag": tag, "probabilities": probabilities}

@@ -1,6 +1,7 @@
 """`run.py rollout-status`: what each served version did with the requests it saw, from the
 request records (`serving.records`): answered and shadowed counts, agreement with the version that
-answered (shadow), mean confidence and, where feedback came back, live weighted F1."""
+answered (shadow), mean confidence and, where feedback came back, live accuracy and weighted F1
+(as the monitoring report scores them). `run.py promote` shows the same rows as online evidence."""
 
 from __future__ import annotations
 
@@ -9,14 +10,24 @@ from pathlib import Path
 from typing import Any
 
 
+def records_dir() -> Path:
+    """Where the deployed service writes its records (`TAGGER_RECORD_DIRECTORY`, else under
+    `TAGGER_ARTIFACT_ROOT`, else `.artifacts/records` in the project the deployer serves from)."""
+    from project.paths import PROJECT_ROOT
+    from serving.records import Recording
+
+    return Recording.from_env(PROJECT_ROOT).directory
+
+
 def rollout_status(directory: Path | None = None) -> dict[str, Any]:
-    """Per version (ZenML version number) over every served record in `directory` (default: the
-    records directory the service writes to)."""
-    from sklearn.metrics import f1_score
+    """Per version (ZenML version number) over every served record in `directory` (default:
+    `records_dir()`)."""
+    import pandas as pd
 
-    from serving.records import FEEDBACK, PREDICTIONS, default_records_dir, read_records
+    from serving.records import FEEDBACK, PREDICTIONS, read_records
+    from tagger.monitoring import live_scores
 
-    directory = default_records_dir() if directory is None else directory
+    directory = records_dir() if directory is None else directory
     warnings: list[str] = []
     served = [r for r in read_records(directory, PREDICTIONS, warnings) if r.source == "served"]
     truth = {(f.request_id, f.item): f.tag for f in read_records(directory, FEEDBACK, warnings)}
@@ -35,6 +46,8 @@ def rollout_status(directory: Path | None = None) -> dict[str, Any]:
             arm["predicted"].append(record.tag)
     versions = {}
     for version, arm in sorted(arms.items()):
+        labelled = pd.DataFrame({"true_tag": arm["true"], "tag": arm["predicted"]}, dtype=str)
+        feedback, accuracy, f1 = live_scores(labelled)
         versions[version] = {
             "requests_answered": len(set(arm["answered"])),
             "requests_shadowed": len(set(arm["shadowed"])),
@@ -43,19 +56,15 @@ def rollout_status(directory: Path | None = None) -> dict[str, Any]:
             "agreement": round(sum(arm["agrees"]) / len(arm["agrees"]), 4)
             if arm["agrees"]
             else None,
-            "feedback": len(arm["true"]),
-            "live_f1": round(
-                float(f1_score(arm["true"], arm["predicted"], average="weighted", zero_division=0)),
-                4,
-            )
-            if arm["true"]
-            else None,
+            "feedback": feedback,
+            "live_accuracy": None if accuracy is None else round(accuracy, 4),
+            "live_f1": None if f1 is None else round(f1, 4),
         }
     return {"records": str(directory), "versions": versions, "warnings": warnings}
 
 
 def status_table(status: dict[str, Any]) -> list[str]:
-    header = "version  answered  shadowed  agreement  mean conf  feedback  live F1"
+    header = "version  answered  shadowed  agreement  mean conf  feedback  live acc  live F1"
     lines = [header]
     for version, row in status["versions"].items():
 
@@ -65,7 +74,7 @@ def status_table(status: dict[str, Any]) -> list[str]:
         lines.append(
             f"{version:<8} {row['requests_answered']:>8}  {row['requests_shadowed']:>8}  "
             f"{show(row['agreement']):>9}  {row['mean_confidence']:>9}  {row['feedback']:>8}  "
-            f"{show(row['live_f1']):>7}"
+            f"{show(row['live_accuracy']):>8}  {show(row['live_f1']):>7}"
         )
     if len(lines) == 1:
         lines.append(f"no served requests recorded in {status['records']}")

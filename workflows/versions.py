@@ -30,18 +30,35 @@ def version_table(config: Path = TRAIN_CONFIG) -> list[str]:
     return lines
 
 
-def promote(number: int, stage: str, force: bool = False, config: Path = TRAIN_CONFIG) -> str:
-    """Move a version by hand (refused when worse than production on any evaluation set unless
-    forced); what happened, and the scores per set when production was compared."""
+def promote(
+    number: int,
+    stage: str,
+    force: bool = False,
+    config: Path = TRAIN_CONFIG,
+    records: Path | None = None,
+) -> str:
+    """Move a version by hand (refused when worse than production on any evaluation set, or
+    live, unless forced); what happened, and the scores per set when production was compared.
+
+    A move to production reads the served request records (`records`, default: where the
+    deployed service writes them, as `run.py rollout-status`) for online evidence.
+    """
     from registry.promotion import promote_by_hand
 
     name = model_name(config)
-    decision = promote_by_hand(name, number, stage, force, promotion_policy(config))
+    rollout = None
+    if stage == "production":
+        from workflows.rollout import rollout_status
+
+        rollout = rollout_status(records)
+    decision = promote_by_hand(name, number, stage, force, promotion_policy(config), rollout)
     if decision is not None and "nothing changed" in decision.reason:
         return f"{name} {decision.reason}"
     lines = [f"{name} version {number} is now {stage}"]
     if decision is not None:
         lines += [f"decision: {decision.reason}", *decision.table()]
+    if decision is not None and decision.online is not None and rollout is not None:
+        lines += [f"warning: {w}" for w in rollout["warnings"]]
     return "\n".join(lines)
 
 

@@ -50,6 +50,9 @@ class BentoMLKubernetesSettings(BaseModel):
     }
     image_pull_secrets: list[str] = []
     service_account: str | None = None
+    # a ReadWriteMany PersistentVolumeClaim the pods record their answers on, for `run.py monitor`
+    # (whose pods mount it as configs/monitor.yaml says); empty: records stay in each pod
+    records_claim: str | None = None
     # a prebuilt image of the Bento (CI); empty: the stack's image builder builds one per Bento
     image: str = ""
 

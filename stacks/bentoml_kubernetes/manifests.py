@@ -14,6 +14,8 @@ API_PORT_NAME = "http"
 # the record of the stack's deployer that owns the objects: the newest deploy of the model
 OWNER_ANNOTATION = "tagger.zenml.io/service-id"
 BENTO_ANNOTATION = "tagger.zenml.io/bento"
+# where the pods record their answers (serving.records), on a claim the monitoring pods mount too
+RECORDS_PATH = "/var/lib/tagger/records"
 
 
 def _metadata(name: str, namespace: str, labels: dict[str, str], owner: str) -> dict[str, Any]:
@@ -36,6 +38,7 @@ def deployment(
     resources: dict[str, dict[str, str]],
     image_pull_secrets: list[str],
     service_account: str | None = None,
+    records_claim: str | None = None,
 ) -> dict[str, Any]:
     selector = {"app.kubernetes.io/name": name}
     labels = {**selector, "app.kubernetes.io/managed-by": "zenml"}
@@ -68,6 +71,13 @@ def deployment(
     }
     if service_account:
         pod_spec["serviceAccountName"] = service_account
+    if records_claim:
+        # every replica writes files of its own (the writer id carries the pod's name)
+        pod_spec["volumes"] = [
+            {"name": "records", "persistentVolumeClaim": {"claimName": records_claim}}
+        ]
+        container["volumeMounts"] = [{"name": "records", "mountPath": RECORDS_PATH}]
+        container["env"].append({"name": "TAGGER_RECORD_DIRECTORY", "value": RECORDS_PATH})
     scale = {} if replicas is None else {"replicas": replicas}  # None: an autoscaler's to set
     return {
         "apiVersion": "apps/v1",

@@ -67,6 +67,7 @@ class BentoMLKubernetesDeploymentService(BaseDeploymentService):
                 c.resources,
                 c.image_pull_secrets,
                 c.service_account,
+                c.records_claim,
             ),
             manifests.service(name, c.kubernetes_namespace, owner, c.port, c.service_type),
         ]

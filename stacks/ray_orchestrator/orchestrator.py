@@ -30,6 +30,7 @@ from stacks.ray_orchestrator.flavor import (
 from stacks.ray_orchestrator.plan import PLAN_ENV, RUN_ID_ENV, RunPlan, StepTask
 
 if TYPE_CHECKING:
+    from ray.job_submission import JobSubmissionClient
     from zenml.config.step_configurations import Step
     from zenml.models import PipelineRunResponse, PipelineSnapshotResponse
     from zenml.stack import Stack
@@ -39,6 +40,7 @@ logger = get_logger(__name__)
 _JOB_ID = "ray_job_id"
 _ADDRESS = "ray_address"
 _DASHBOARD = "ray_dashboard"
+_ADDRESS_VARIABLES = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")
 _JOB_STATES = {
     "PENDING": ExecutionStatus.INITIALIZING,
     "RUNNING": ExecutionStatus.RUNNING,
@@ -47,6 +49,23 @@ _JOB_STATES = {
     "STOPPED": ExecutionStatus.STOPPED,
 }
 _TASK_STATES = {"FINISHED": ExecutionStatus.COMPLETED, "FAILED": ExecutionStatus.FAILED}
+
+
+def jobs_client(address: str) -> JobSubmissionClient:
+    """A Jobs API client of `address`, the stack's. Ray's own client lets `RAY_ADDRESS` (or
+    `RAY_API_SERVER_ADDRESS`) in the environment replace any address it is given, so a shell
+    still set for a local head would send a ray-cloud run there: not while it is built."""
+    from ray.job_submission import JobSubmissionClient
+
+    masked = {k: os.environ.pop(k) for k in _ADDRESS_VARIABLES if k in os.environ}
+    if any(value != address for value in masked.values()):
+        logger.info(
+            "using the stack's Ray address %s, not %s from the environment", address, masked
+        )
+    try:
+        return JobSubmissionClient(address)
+    finally:
+        os.environ.update(masked)
 
 
 class RayOrchestrator(BaseOrchestrator):
@@ -184,15 +203,13 @@ class RayOrchestrator(BaseOrchestrator):
         runtime_env: dict,
         base_environment: dict[str, str],
     ) -> str:
-        from ray.job_submission import JobSubmissionClient
-
         env_vars = {
             **base_environment,
             **runtime_env.get("env_vars", {}),
             PLAN_ENV: plan.to_json(),
         }
         python = sys.executable if settings.on_shared_files else "python"
-        job_id = JobSubmissionClient(settings.address).submit_job(
+        job_id = jobs_client(settings.address).submit_job(
             entrypoint=f"{python} -m stacks.ray_orchestrator.supervisor",
             submission_id=plan.orchestrator_run_id,
             runtime_env={**runtime_env, "env_vars": env_vars},
@@ -206,9 +223,9 @@ class RayOrchestrator(BaseOrchestrator):
         """Follow the job's output as it comes (the stream ends with the job), then its status."""
         import asyncio
 
-        from ray.job_submission import JobStatus, JobSubmissionClient
+        from ray.job_submission import JobStatus
 
-        client = JobSubmissionClient(address)
+        client = jobs_client(address)
 
         async def follow() -> None:
             async for lines in client.tail_job_logs(job_id):
@@ -225,9 +242,7 @@ class RayOrchestrator(BaseOrchestrator):
     ) -> tuple[ExecutionStatus | None, dict[str, ExecutionStatus] | None]:
         metadata = run.run_metadata
         if job_id := metadata.get(_JOB_ID):
-            from ray.job_submission import JobSubmissionClient
-
-            state = JobSubmissionClient(str(metadata[_ADDRESS])).get_job_status(str(job_id))
+            state = jobs_client(str(metadata[_ADDRESS])).get_job_status(str(job_id))
             return _JOB_STATES.get(state.value), None
         return self._status_from_tasks(run, include_steps)
 

@@ -23,6 +23,13 @@ def test_help_shows_examples():
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("zenml_stack")
+def test_monitor_schedule_on_the_local_stack_points_to_cron():
+    done = run_cli("monitor", "--schedule", "*/15 * * * *")
+    assert done.returncode != 0
+    assert "runs no schedules" in done.stderr and "*/15 * * * * cd " in done.stderr, done.stderr
+    assert "run.py monitor --since 1h" in done.stderr
+
+
 def test_train_writes_results_file(tmp_path: Path, tiny_params: dict):
     config = yaml.safe_load(TRAIN_CONFIG.read_text())
     config["parameters"]["train_params"] = tiny_params

@@ -19,6 +19,7 @@ from project import names
 from registry.bundle_cache import cached_bundle, classifier_bundle
 from tagger.data import LABELS, texts_of
 from tagger.model import TextClassifier
+from tagger.onnx_backend import PARITY_TOLERANCE, OnnxClassifier, load_classifier
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,16 @@ def test_the_copy_follows_the_stage_and_answers_as_the_artifact(model: str, proj
     assert np.array_equal(
         _probabilities(TextClassifier.load(first), projects),
         _probabilities(_through_zenml(model, 1), projects),
+    )
+
+    # the copy answers on ONNX Runtime (predict --title), as the artifact does
+    onnx = load_classifier(first, "onnx")
+    assert isinstance(onnx, OnnxClassifier)
+    texts = texts_of(projects.head(20))
+    through_zenml = _through_zenml(model, 1)
+    assert onnx.predict(texts) == through_zenml.predict(texts)
+    assert np.abs(onnx.predict_proba(texts) - through_zenml.predict_proba(texts)).max() <= (
+        PARITY_TOLERANCE
     )
 
     client.update_model_version(model, 2, stage="production", force=True)

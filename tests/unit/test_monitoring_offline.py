@@ -142,6 +142,22 @@ def test_same_data_no_alarm_longer_texts_alarm(projects: pd.DataFrame, untrained
     assert report.to_dict()["checks"] and report.metrics()["alarms"] >= 1
 
 
+def test_confidence_is_compared_with_the_validation_split(
+    projects: pd.DataFrame, untrained: TextClassifier
+):
+    from tagger.monitoring import texts
+
+    train, val, current = projects.iloc[:200], projects.iloc[200:260], projects.iloc[300:360]
+    policy = MonitorPolicy(permutations=50)
+    report = measure(_served(current), train, untrained, policy, {"rows": 60}, "m", 1, None, val)
+    confidence = next(c for c in report.checks if c.name == "confidence")
+    on_val = untrained.predict_proba(texts(_served(val))).max(axis=1).mean()
+    assert confidence.reference == pytest.approx(on_val)
+    without = measure(_served(current), train, untrained, policy, {"rows": 60}, "m", 1)
+    on_train = next(c for c in without.checks if c.name == "confidence").reference
+    assert on_train == pytest.approx(untrained.predict_proba(texts(_served(train))).max(1).mean())
+
+
 def test_an_empty_window_is_no_data(projects: pd.DataFrame, untrained: TextClassifier):
     empty = window_frame([], [])
     report = measure(empty, projects.head(50), untrained, MonitorPolicy(), {"rows": 0}, "m", 1)

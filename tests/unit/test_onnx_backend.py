@@ -61,6 +61,20 @@ def test_the_onnx_file_ships_beside_the_bundle_without_pickles(exported: Path):
     assert not any(name.endswith((".bin", ".pkl", ".pt")) for name in files)
 
 
+def test_the_tokenizers_library_encodes_as_the_bundles_tokenizer(
+    trained: TextClassifier, exported: Path, frames
+):
+    """Answering without transformers: the same ids, masks and types, padded and cut alike."""
+    texts = [*texts_of(frames[2])[:40], "word " * 500, ""]
+    onnx = OnnxClassifier.load(exported)
+    expected = trained.encode(texts)
+    actual = onnx.encode(texts)
+    assert set(actual) == set(expected)
+    for name, column in actual.items():
+        assert np.array_equal(column, expected[name].numpy()), name
+    assert actual["input_ids"].shape[1] == trained.info.max_length
+
+
 def test_batches_of_any_size_answer_in_input_order(exported: Path, frames):
     texts = texts_of(frames[2])[:23]
     onnx = OnnxClassifier.load(exported)

@@ -4,16 +4,20 @@ the MLflow registry checked after every move."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
+from sklearn.metrics import f1_score
 from zenml import Model, link_artifact_to_model, log_metadata, save_artifact
 from zenml.client import Client
 from zenml.enums import ArtifactType
 
 from materializers import ClassifierMaterializer, HashedDataFrameMaterializer
+from registry import history
 from registry.promotion import apply, judge, promote_by_hand, rollback
 from registry.stages import (
     RegistryError,
@@ -23,13 +27,22 @@ from registry.stages import (
     list_versions,
     set_stage,
 )
+from serving.records import (
+    FEEDBACK,
+    PREDICTIONS,
+    FeedbackRecord,
+    PredictionRecord,
+    Recorder,
+    Recording,
+    now,
+)
 from tagger.behavior import MINIMUM_FUNCTIONALITY, BehaviorReport, CheckResult
 from tagger.config import PromotionPolicy, TrainConfig
 from tagger.data import LABELS, split, texts_of
 from tagger.distributed import train_on_frames
 from tagger.evaluation import EvaluationReport, evaluate, score_predictions
 from tagger.model import TextClassifier
-from tagger.promotion import PRODUCTION, STAGING, Comparison, decide
+from tagger.promotion import PRODUCTION, STAGING, Comparison, OnlineEvidence, decide
 
 POLICY = PromotionPolicy(metric="f1", margin=0.01, min_f1=0.5, min_class_f1=0.1)
 
@@ -120,6 +133,76 @@ def test_a_failed_minimum_functionality_case_keeps_the_candidate_out(projects):
     assert decision.stage == STAGING
     assert "yolo (expected computer-vision, got mlops)" in decision.reason
     assert decision.failed_behavior == ["yolo (expected computer-vision, got mlops)"]
+
+
+def _arm(labelled: int, live_f1: float | None) -> dict:
+    """A row of `rollout_status` (workflows.rollout), as online evidence carries it."""
+    return {
+        "requests_answered": 30,
+        "requests_shadowed": 0,
+        "projects_scored": 30,
+        "mean_confidence": 0.8,
+        "agreement": None,
+        "feedback": labelled,
+        "live_accuracy": live_f1,
+        "live_f1": live_f1,
+    }
+
+
+def _online(candidate: dict | None, production: dict | None) -> OnlineEvidence:
+    return OnlineEvidence("records", 2, 1, candidate, production)
+
+
+ONLINE = POLICY.model_copy(update={"min_online_labelled": 20, "online_tolerance": 0.05})
+
+
+def test_a_live_f1_below_production_s_keeps_an_offline_winner_out(projects):
+    better = (_report(projects, 38), _report(projects, 34))
+    decision = _decide(*better, ONLINE, online=_online(_arm(25, 0.70), _arm(40, 0.80)))
+    assert decision.stage == STAGING and decision.online_refused
+    assert decision.reason.startswith("refused on online evidence: live F1 0.7000 of v2 on 25")
+    assert "production v1's 0.8000 on 40: worse by more than 0.05" in decision.reason
+    assert "(offline: f1 " in decision.reason  # what the offline sets said stays in the record
+    assert decision.to_dict()["online"]["candidate"]["live_f1"] == 0.70
+
+    within = _decide(*better, ONLINE, online=_online(_arm(25, 0.76), _arm(40, 0.80)))
+    assert within.stage == PRODUCTION and not within.online_refused
+    assert "online: live F1 0.7600 of v2" in within.reason and "not worse by more" in within.reason
+
+    shown = ONLINE.model_copy(update={"online_evidence": "show"})
+    decision = _decide(*better, shown, online=_online(_arm(25, 0.70), _arm(40, 0.80)))
+    assert decision.stage == PRODUCTION and "shown only: online_evidence is show" in decision.reason
+
+
+def test_too_little_feedback_is_shown_but_not_used(projects):
+    better = (_report(projects, 38), _report(projects, 34))
+    decision = _decide(*better, ONLINE, online=_online(_arm(19, 0.10), None))
+    assert decision.stage == PRODUCTION
+    assert (
+        "online: live scores not used: candidate v2 has 19, production v1 has 0 labelled "
+        "answer(s), fewer than min_online_labelled 20"
+    ) in decision.reason
+    table = decision.table()
+    assert table[2] == "online evidence (served records in records)"
+    assert table[4].split() == [
+        "candidate",
+        "2",
+        "30",
+        "0",
+        "-",
+        "0.8000",
+        "19",
+        "0.1000",
+        "0.1000",
+    ]
+    assert table[5].split() == ["production", "1", "no", "served", "request", "recorded"]
+
+
+def test_online_evidence_does_not_rescue_an_offline_loser(projects):
+    worse = (_report(projects, 30), _report(projects, 36))
+    decision = _decide(*worse, ONLINE, online=_online(_arm(25, 0.99), _arm(40, 0.50)))
+    assert decision.stage == STAGING and not decision.online_refused
+    assert "does not beat production" in decision.reason
 
 
 # -- real versions in a throw-away store ----------------------------------------------------
@@ -239,6 +322,132 @@ def test_manual_promotion_refuses_a_worse_version_unless_forced(model_name, good
     assert restored.number == 1
     assert (_stage(model_name, 1), _stage(model_name, 2)) == ("production", "archived")
     assert _aliases(model_name) == {"production": 1}
+    assert check_invariants(model_name) == []
+
+
+def _shadow_rollout(directory: Path, requests: int, production_right: int, candidate_right: int):
+    """A shadow rollout of v2 beside production v1 as the served Bento records it, then the true
+    tags reported for every answer; each version answers its first `*_right` requests right.
+
+    Returns the true tags and each version's answers."""
+    truth = [LABELS[i % len(LABELS)] for i in range(requests)]
+
+    def answers(right: int) -> list[str]:
+        return [t if i < right else LABELS[(i + 1) % len(LABELS)] for i, t in enumerate(truth)]
+
+    tags = {"1": answers(production_right), "2": answers(candidate_right)}
+
+    def record(i: int, version: str) -> PredictionRecord:
+        shadow = version == "2"
+        return PredictionRecord(
+            request_id=f"req-{i}",
+            time=now(),
+            model_version=version,
+            title_length=20,
+            description_length=40,
+            title=f"project {i}",
+            description="a project",
+            tag=tags[version][i],
+            confidence=0.6 if shadow else 0.9,
+            probabilities={label: 0.25 for label in LABELS},
+            answered_by="1" if shadow else None,
+            agrees=tags["2"][i] == tags["1"][i] if shadow else None,
+        )
+
+    recorder = Recorder(Recording(directory=directory), "api-0")
+    for i in range(requests):
+        recorder.write(PREDICTIONS, [record(i, "1")])
+        recorder.write(PREDICTIONS, [record(i, "2")])
+    recorder.write(
+        FEEDBACK,
+        [FeedbackRecord(request_id=f"req-{i}", tag=truth[i], time=now()) for i in range(requests)],
+    )
+    recorder.flush()
+    return truth, tags
+
+
+def test_promote_shows_online_evidence_and_refuses_a_live_loser(
+    model_name, good, weak, data, tmp_path
+):
+    """`run.py promote` (workflows.versions.promote) on real versions and real request records:
+    v2 beats production v1 offline, but its shadowed answers scored worse on the feedback."""
+    from workflows.versions import promote
+    from workflows.versions import rollback as rollback_cli
+
+    _, _, test_set = data
+    config = tmp_path / "train.yaml"
+    policy = {
+        "min_f1": 0.5,
+        "min_class_f1": 0.1,
+        "min_online_labelled": 20,
+        "online_tolerance": 0.05,
+    }
+    config.write_text(
+        yaml.safe_dump({"model": {"name": model_name}, "parameters": {"promotion_policy": policy}})
+    )
+    v1 = _version(model_name, weak, test_set)
+    apply(v1, PRODUCTION, None, None, "manual")
+    _version(model_name, good, test_set)
+
+    worse = tmp_path / "worse-records"
+    truth, tags = _shadow_rollout(worse, requests=24, production_right=24, candidate_right=12)
+    with pytest.raises(RegistryError) as refused:
+        promote(2, "production", config=config, records=worse)
+    message = str(refused.value)
+    live = {v: f1_score(truth, tags[v], average="weighted", zero_division=0) for v in tags}
+    assert (
+        f"refusing to promote version 2 over production version 1: refused on online evidence: "
+        f"live F1 {live['2']:.4f} of v2 on 24 labelled answers vs production v1's "
+        f"{live['1']:.4f} on 24: worse by more than 0.05 (offline: f1 "
+    ) in message
+    lines = message.splitlines()
+    assert f"online evidence (served records in {worse})" in lines
+    accuracy = {"1": 1.0, "2": 0.5}
+    candidate_row = next(row for row in map(str.split, lines) if row[:2] == ["candidate", "2"])
+    production_row = next(row for row in map(str.split, lines) if row[:2] == ["production", "1"])
+    assert candidate_row == [
+        "candidate",
+        "2",
+        "0",
+        "24",
+        "0.5000",
+        "0.6000",
+        "24",
+        f"{accuracy['2']:.4f}",
+        f"{live['2']:.4f}",
+    ]
+    assert production_row == [
+        "production",
+        "1",
+        "24",
+        "0",
+        "-",
+        "0.9000",
+        "24",
+        f"{accuracy['1']:.4f}",
+        f"{live['1']:.4f}",
+    ]
+    assert _stage(model_name, 1) == "production" and _stage(model_name, 2) is None
+
+    forced = promote(2, "production", force=True, config=config, records=worse)
+    assert forced.splitlines()[0] == f"{model_name} version 2 is now production"
+    assert f"online evidence (served records in {worse})" in forced
+    last = history(model_name)[-1]
+    assert (last["version"], last["to_stage"], last["trigger"]) == (2, "production", "forced")
+    assert last["reason"].startswith("refused on online evidence: live F1")
+    recorded = get_version(model_name, 2).run_metadata["promotion"]["decision"]
+    assert recorded["online_refused"] is True
+    assert recorded["online"]["candidate"]["feedback"] == 24
+    assert recorded["online"]["production"]["live_f1"] == pytest.approx(live["1"], abs=1e-4)
+
+    rollback_cli(config)
+    better = tmp_path / "better-records"
+    truth, tags = _shadow_rollout(better, requests=24, production_right=18, candidate_right=24)
+    accepted = promote(2, "production", config=config, records=better)
+    assert accepted.splitlines()[0] == f"{model_name} version 2 is now production"
+    assert "; online: live F1 1.0000 of v2 on 24 labelled answers" in accepted
+    assert "not worse by more than 0.05" in accepted
+    assert history(model_name)[-1]["trigger"] == "manual"
     assert check_invariants(model_name) == []
 
 

@@ -24,7 +24,7 @@ import pytest
 import requests
 import yaml
 
-from project.paths import PROJECT_ROOT, TRAIN_CONFIG
+from project.paths import PROJECT_ROOT, TRAIN_CONFIG, TUNE_CONFIG
 from stacks.localcloud import BUCKET, ZENML_PREFIX, CloudUnavailableError
 from stacks.sandbox import hidden_paths
 from tagger.data import LABELS
@@ -195,6 +195,31 @@ def test_a_failing_step_reaches_the_user_as_on_the_local_stack(cloud, session_di
     assert "Traceback" not in error
     runs = cloud.zenml_api("/runs", sort_by="desc:created", size=1)["items"]
     assert runs[0]["body"]["status"] == "failed"
+
+
+def test_run_py_tune_searches_on_the_cluster(cloud, session_dir, tiny_params):
+    """`python run.py tune --num-runs 2`: Ray Tune's trials run in the cluster's job, and the
+    best config comes back to the client as an artifact in S3."""
+    tune_config = yaml.safe_load(TUNE_CONFIG.read_text())
+    tune_config["parameters"]["tune_params"].update(
+        grace_period=1, space={"learning_rate": {"loguniform": [1e-3, 1e-2]}}
+    )
+    tune_path = session_dir / "cloud" / "tune.yaml"
+    tune_path.write_text(yaml.safe_dump(tune_config))
+    results = session_dir / "cloud" / "tune.json"
+    done = cloud.run(
+        "run.py", "tune", "--config", str(tune_path),
+        "--train-config", str(_train_config(session_dir, {**tiny_params, "epochs": 2})),
+        "--num-runs", "2", "--results-fp", str(results),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    summary = json.loads(results.read_text())
+    assert len(summary["trials"]) == 2
+    assert 1e-3 <= summary["best_train_params"]["learning_rate"] <= 1e-2
+    (run,) = cloud.zenml_api("/runs", sort_by="desc:created", size=1)["items"]
+    assert run["body"]["status"] == "completed"
+    keys = [key for key in cloud.objects() if key.startswith(f"{ZENML_PREFIX}/")]
+    assert any("best_train_params" in key for key in keys), keys[:20]
 
 
 def test_run_py_deploy_serves_the_version_trained_on_the_cluster(cloud, trained):

@@ -311,6 +311,22 @@ def test_step_jobs(offline_jobs, snapshot):
     assert "nodeSelector" not in offline_jobs["load_data"]["spec"]["template"]["spec"]
 
 
+def _submit(k8s_stack, snapshot, run=None) -> Any:
+    """`KubernetesOrchestrator.submit_pipeline` with zenml's own environment plus the API token a
+    ZenML server would issue (a sqlite store issues none)."""
+    from zenml.orchestrators.utils import get_config_environment_vars
+
+    environment, secrets = get_config_environment_vars(pipeline_run_id=run.id if run else None)
+    environment |= secrets | {"ZENML_STORE_API_TOKEN": "token-a-zenml-server-would-issue"}
+    return k8s_stack.orchestrator.submit_pipeline(
+        snapshot=snapshot,
+        stack=k8s_stack,
+        base_environment=environment,
+        step_environments={},
+        placeholder_run=run,
+    )
+
+
 def test_submission_to_the_api_server(k8s_stack, offline_jobs, api_server):
     """`KubernetesOrchestrator.submit_pipeline` against the API server: it stores the client's
     ZenML API token as a Kubernetes secret, then creates the orchestrator Job. Nothing runs it.
@@ -322,7 +338,6 @@ def test_submission_to_the_api_server(k8s_stack, offline_jobs, api_server):
     """
     import base64
 
-    from zenml.orchestrators.utils import get_config_environment_vars
     from zenml.pipelines.run_utils import create_placeholder_run
 
     from stacks.kubernetes_manifests import training_snapshot, validate
@@ -331,16 +346,8 @@ def test_submission_to_the_api_server(k8s_stack, offline_jobs, api_server):
         IMAGE, settings={"orchestrator.kubernetes": {**K8S_SETTINGS, "synchronous": False}}
     )
     run = create_placeholder_run(snapshot=snapshot)
-    environment, secrets = get_config_environment_vars(pipeline_run_id=run.id)
-    environment |= secrets | {"ZENML_STORE_API_TOKEN": "token-a-zenml-server-would-issue"}
     before = len(api_server.objects("jobs"))
-    result = k8s_stack.orchestrator.submit_pipeline(
-        snapshot=snapshot,
-        stack=k8s_stack,
-        base_environment=environment,
-        step_environments={},
-        placeholder_run=run,
-    )
+    result = _submit(k8s_stack, snapshot, run)
     assert result is None  # asynchronous: submitted, not waited for
 
     jobs = api_server.objects("jobs")
@@ -376,6 +383,60 @@ def test_submission_to_the_api_server(k8s_stack, offline_jobs, api_server):
         assert pod[field] == offline_pod[field], field
     assert pod["serviceAccountName"] == K8S_SETTINGS["service_account_name"]
     assert api_server.objects("serviceaccounts") == []  # named in the settings: none created
+
+
+def test_monitoring_is_scheduled_as_a_cron_job_reading_the_served_records(k8s_stack, api_server):
+    """`run.py monitor --schedule` on this stack, up to what a local store allows: the snapshot
+    `pipeline()` would submit (schedule registered), submitted by zenml's orchestrator as a
+    CronJob; the step pods it would start mount the claim the Bento pods record on."""
+    from zenml.config.schedule import Schedule
+
+    from project import zenml_internals
+    from project.paths import MONITOR_CONFIG
+    from stacks.bentoml_kubernetes.manifests import RECORDS_PATH
+    from stacks.kubernetes_manifests import prebuilt_image_settings, step_jobs, validate
+    from workflows.monitoring import configured_pipeline
+    from workflows.runs import read_config
+
+    config = read_config(MONITOR_CONFIG)
+    config["settings"] |= prebuilt_image_settings(IMAGE)
+    cron = "*/30 * * * *"
+    pipeline = configured_pipeline(
+        config,
+        {**config["parameters"], "since_hours": 0.5},
+        schedule=Schedule(name="monitoring-test", cron_expression=cron),
+    )
+    snapshot = zenml_internals.scheduled_snapshot(pipeline)
+    assert snapshot.schedule is not None and snapshot.schedule.cron_expression == cron
+
+    result = _submit(k8s_stack, snapshot)
+    (cron_job,) = api_server.objects("cronjobs")
+    cron_job = {"apiVersion": "batch/v1", "kind": "CronJob", **cron_job}
+    validate(cron_job)
+    assert result.metadata == {"cron_job_name": cron_job["metadata"]["name"]}
+    assert cron_job["spec"]["schedule"] == cron
+    job_pod = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = job_pod["containers"]
+    assert container["image"] == IMAGE
+    assert str(snapshot.id) in container["args"]
+
+    claim = config["settings"]["orchestrator.kubernetes"]["pod_settings"]["volumes"][0]
+    assert (
+        claim["persistentVolumeClaim"]["claimName"] == k8s_stack.model_deployer.config.records_claim
+    )
+    jobs = step_jobs(k8s_stack.orchestrator, snapshot)
+    assert list(jobs) == ["load_window", "measure_window", "notify_alarms"]
+    for job in jobs.values():
+        validate(job)
+    window = jobs["load_window"]["spec"]["template"]["spec"]
+    assert claim in window["volumes"]
+    (step_container,) = window["containers"]
+    assert {"name": "records", "mountPath": RECORDS_PATH, "readOnly": True} in step_container[
+        "volumeMounts"
+    ]
+    assert {"name": "TAGGER_RECORD_DIRECTORY", "value": RECORDS_PATH} in step_container["env"]
+    # the training config's pod settings hold under the monitoring config's
+    assert window["imagePullSecrets"] == [{"name": "tagger-registry"}]
 
 
 # --- the bentoml-kubernetes model deployer (stacks/bentoml_kubernetes) against the API server ---
@@ -484,7 +545,11 @@ def test_bentoml_deployer_deploys_rolls_out_and_undeploys(
 
     from project.paths import PROJECT_ROOT as ROOT
     from serving import deployer
-    from stacks.bentoml_kubernetes.manifests import BENTO_ANNOTATION, OWNER_ANNOTATION
+    from stacks.bentoml_kubernetes.manifests import (
+        BENTO_ANNOTATION,
+        OWNER_ANNOTATION,
+        RECORDS_PATH,
+    )
     from stacks.kubernetes_manifests import validate
 
     first, second = bentos
@@ -514,6 +579,12 @@ def test_bentoml_deployer_deploys_rolls_out_and_undeploys(
         assert "replicas" not in deployment["spec"]  # the autoscaler owns the count
         assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 4)
         assert pod["metadata"]["annotations"][BENTO_ANNOTATION] == str(first.tag)
+        # answers are recorded on the claim the scheduled monitoring pods read
+        assert pod["spec"]["volumes"] == [
+            {"name": "records", "persistentVolumeClaim": {"claimName": "tagger-records"}}
+        ]
+        assert container["volumeMounts"] == [{"name": "records", "mountPath": RECORDS_PATH}]
+        assert {"name": "TAGGER_RECORD_DIRECTORY", "value": RECORDS_PATH} in container["env"]
         assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
         (record,) = deployer.servers()
         assert prebuilt_image == [str(first.tag)]

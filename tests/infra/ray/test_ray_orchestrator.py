@@ -54,9 +54,11 @@ def test_diamond_runs_independent_steps_side_by_side(on_ray):
     assert steps == dict.fromkeys(run.steps, ExecutionStatus.COMPLETED)
 
 
-def test_a_run_through_the_jobs_api_waits_for_its_job(on_ray, ray_head, capfd):
+def test_a_run_through_the_jobs_api_waits_for_its_job(on_ray, ray_head, capfd, monkeypatch):
     """`address: http://...:8265`: one Ray Job drives the run in the cluster; the call follows
-    the job's output and returns when the run is done."""
+    the job's output and returns when the run is done. The stack's address wins over a
+    `RAY_ADDRESS` left in the shell (Ray's own client would take that one)."""
+    monkeypatch.setenv("RAY_ADDRESS", "http://127.0.0.1:9")
     toy_pipelines.diamond.with_options(
         settings={"orchestrator.ray": {"address": ray_head.dashboard}}
     )()
