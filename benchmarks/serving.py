@@ -200,8 +200,10 @@ def memory(backend: str) -> None:
         before = _rss_mb(server.pid)
         chunks, curve = [], []
         for _ in range(MEMORY_CHUNKS):
-            chunk = MEMORY_REQUESTS // MEMORY_CHUNKS
-            chunks.append(asyncio.run(_load(url, projects, MEMORY_CONCURRENCY, chunk)))
+            chunk = asyncio.run(
+                _load(url, projects, MEMORY_CONCURRENCY, MEMORY_REQUESTS // MEMORY_CHUNKS)
+            )
+            chunks.append(chunk)
             curve.append(sum(_rss_mb(server.pid).values()))
         after = _rss_mb(server.pid)
         load = {

@@ -103,28 +103,18 @@ def configured_pipeline(
     """The monitoring pipeline on the version the config names, with the training config's
     settings (the cluster's image and pods) under the monitoring config's own."""
     from zenml import Model
+    from zenml.utils.dict_utils import recursive_update
 
     from pipelines import monitoring_pipeline
 
     model = settings["model"]
+    cluster = read_config(train_config).get("settings") or {}  # a fresh copy: updated in place
     return monitoring_pipeline.with_options(
         model=Model(name=model["name"], version=model.get("version", "production")),
         parameters=parameters,
-        settings=_merged(
-            read_config(train_config).get("settings") or {}, settings.get("settings") or {}
-        ),
+        settings=recursive_update(cluster, settings.get("settings") or {}),
         schedule=schedule,
     )
-
-
-def _merged(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in top.items():
-        below = merged.get(key)
-        merged[key] = (
-            _merged(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
-        )
-    return merged
 
 
 def schedule(
