@@ -36,7 +36,7 @@ from typing import Any
 
 import click
 
-from project.paths import MONITOR_CONFIG, TRAIN_CONFIG, TUNE_CONFIG
+from project.paths import DEPLOY_CONFIG, MONITOR_CONFIG, TRAIN_CONFIG, TUNE_CONFIG
 
 # (module, class) of the errors a user can act on; see `user_errors`
 USER_ERRORS = (
@@ -218,6 +218,7 @@ def register_eval_set(location: str, name: str) -> None:
 @cli.command(
     help="Package a model version as a Bento and serve it with the stack's BentoML deployer."
 )
+@config_option(default=DEPLOY_CONFIG, help="deployment run config (model name, parameters)")
 @click.option("--version", "number", type=int, help="model version number (default: --stage)")
 @click.option(
     "--stage", type=click.Choice(["staging", "production"]), default="production", show_default=True
@@ -236,6 +237,7 @@ def register_eval_set(location: str, name: str) -> None:
 )
 @user_errors
 def deploy(
+    config: Path,
     number: int | None,
     stage: str,
     port: int | None,
@@ -250,7 +252,7 @@ def deploy(
     if candidate is not None and not (candidate.isdigit() or candidate == "staging"):
         raise click.BadParameter("a version number or staging", param_hint="--candidate")
     version = number if number is not None else stage
-    echo_json(deployment.deploy(version, port, strategy, candidate, fraction))
+    echo_json(deployment.deploy(version, port, strategy, candidate, fraction, config))
 
 
 @cli.command(

@@ -1,10 +1,12 @@
-"""A cloud-shaped localhost for the ray-cloud stack, every part a real server on a free port:
+"""A cloud-shaped localhost for the cloud stacks, every part a real server on a free port:
 S3 (moto's server), a ZenML server (with logins, as deployed), an MLflow tracking server that keeps
-its artifacts in that S3, and a Ray head that sees none of the client's files (`isolated_command`).
+its artifacts in that S3, and for the ray-cloud stack a Ray head that sees none of the client's
+files (`isolated_command`).
 
 A client of it is a process with `LocalCloud.env`: its own ZenML config, connected to the server
-with a service account's API key (ZENML_STORE_URL, ZENML_STORE_API_KEY), and `stacks/ray-cloud.yaml` registered from those endpoints and active. Tests and benchmarks use
-it; nothing else.
+with a service account's API key (ZENML_STORE_URL, ZENML_STORE_API_KEY), and the stack's file
+(`stacks/ray-cloud.yaml`, or `stacks/kubernetes.yaml` beside a cluster the caller provides)
+registered from those endpoints and active. Tests and benchmarks use it; nothing else.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class LocalCloud:
     s3_endpoint: str
     zenml_url: str
     mlflow_url: str
-    ray: RayHead
+    ray: RayHead | None  # only for a stack with the Ray orchestrator
 
     def zenml_api(self, path: str, **params: Any) -> Any:
         """GET on the ZenML server's REST API, logged in with the client's API key."""
@@ -105,10 +107,21 @@ def check_isolation_available() -> None:
 
 
 @contextmanager
-def local_cloud(root: Path, image: Sequence[Path] = (), num_cpus: int = 4) -> Iterator[LocalCloud]:
-    """All four servers, stopped in reverse order when the block ends, also on failure.
+def local_cloud(
+    root: Path,
+    image: Sequence[Path] = (),
+    num_cpus: int = 4,
+    stack_name: str = "ray-cloud",
+    env: dict[str, str] | None = None,
+    components: dict[str, dict[str, Any]] | None = None,
+) -> Iterator[LocalCloud]:
+    """The servers, stopped in reverse order when the block ends, also on failure.
 
     `image`: paths the cluster image would carry besides its packages (a base model's weights).
+    `stack_name`: the stack file registered (`stacks/<stack_name>.yaml`); a Ray head only if its
+    orchestrator is Ray. `env`: the client's values for the file's other variables (a cluster's
+    context and namespace). `components`: configuration values that replace the file's, by
+    component type (a prebuilt image for the model deployer).
     """
     check_isolation_available()
     try:
@@ -132,17 +145,22 @@ def local_cloud(root: Path, image: Sequence[Path] = (), num_cpus: int = 4) -> It
             "TAGGER_S3_PATH": f"s3://{BUCKET}/{ZENML_PREFIX}",
             "TAGGER_S3_ENDPOINT": s3_endpoint,
             "TAGGER_MLFLOW_URI": mlflow_url,
+            **(env or {}),
         }
-        head = stack.enter_context(start_ray_head(root / "ray", num_cpus=num_cpus, image=image))
+        spec = _stack_file(stack_name, components or {})
+        head = None
+        if spec["components"]["orchestrator"]["flavor"] == "ray":
+            head = stack.enter_context(start_ray_head(root / "ray", num_cpus=num_cpus, image=image))
+            client_env["TAGGER_RAY_ADDRESS"] = head.dashboard
         cloud = LocalCloud(
-            env={**client_env, "TAGGER_RAY_ADDRESS": head.dashboard},
+            env=client_env,
             s3_endpoint=s3_endpoint,
             zenml_url=server["ZENML_STORE_URL"],
             mlflow_url=mlflow_url,
             ray=head,
         )
         cloud.s3().create_bucket(Bucket=BUCKET)
-        _setup_client(cloud, root)
+        _setup_client(cloud, root, spec)
         yield cloud
 
 
@@ -225,33 +243,36 @@ print(client.create_api_key("tagger-client", name="client").key)
 """
 
 
-def _stack_file_without_slack(root: Path) -> Path:
-    """`stacks/ray-cloud.yaml` as shipped but for its alerter: ZenML checks a Slack alerter's token
-    with Slack's API when it is registered, and Slack cannot be reached from here, so the local
-    stacks' file alerter stands in for it."""
+def _stack_file(name: str, components: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`stacks/<name>.yaml` as shipped but for its alerter and the `components` values: ZenML
+    checks a Slack alerter's token with Slack's API when it is registered, and Slack cannot be
+    reached from here, so the local stacks' file alerter stands in for it."""
     import yaml
 
-    stack = yaml.safe_load((STACKS_DIR / "ray-cloud.yaml").read_text())
+    stack = yaml.safe_load((STACKS_DIR / f"{name}.yaml").read_text())
     stack["components"]["alerter"] = {
         "name": "file-alerts",
         "flavor": "file",
         "configuration": {"path": "${TAGGER_ARTIFACT_ROOT}/alerts.jsonl"},
     }
-    path = root / "ray-cloud.yaml"
-    path.write_text(yaml.safe_dump(stack, sort_keys=False))
-    return path
+    for kind, values in components.items():
+        stack["components"][kind]["configuration"].update(values)
+    return stack
 
 
-def _setup_client(cloud: LocalCloud, root: Path) -> None:
+def _setup_client(cloud: LocalCloud, root: Path, stack: dict[str, Any]) -> None:
     """As a user would: the stack's secrets, then the stack from its file, active."""
+    import yaml
+
+    path = root / f"{stack['stack_name']}.yaml"
+    path.write_text(yaml.safe_dump(stack, sort_keys=False))
     commands = [
         [str(_BIN / "zenml"), "secret", "create", "tagger_s3",
          f"--aws_access_key_id={S3_KEY}", f"--aws_secret_access_key={S3_SECRET}"],
         # the MLflow server here has no auth: any username and password pass
         [str(_BIN / "zenml"), "secret", "create", "tagger_mlflow",
          "--username=tagger", "--password=unused"],
-        [sys.executable, "-m", "stacks.register", str(_stack_file_without_slack(root)),
-         "--activate", "ray-cloud"],
+        [sys.executable, "-m", "stacks.register", str(path), "--activate", stack["stack_name"]],
     ]  # fmt: skip
     for command in commands:
         done = subprocess.run(

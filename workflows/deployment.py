@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from project import names
@@ -15,6 +16,7 @@ def deploy(
     strategy: str | None = None,
     candidate: str | None = None,
     fraction: float | None = None,
+    config: Path = DEPLOY_CONFIG,
 ) -> dict[str, Any]:
     """Run the deployment pipeline; where the version serves and a request to try.
 
@@ -26,8 +28,8 @@ def deploy(
     from pipelines import deployment_pipeline
 
     options: dict[str, Any] = {
-        "config_path": str(DEPLOY_CONFIG),
-        "model": Model(name=model_name(DEPLOY_CONFIG), version=version),
+        "config_path": str(config),
+        "model": Model(name=model_name(config), version=version),
     }
     parameters: dict[str, Any] = {}
     if port is not None:

@@ -9,14 +9,14 @@ The one fake is that API server: no Kubernetes can run here, so kmock's Kubernet
 answers on localhost. It stores what it is sent and serves it back (create, read, list); it
 does not authenticate or authorize (RBAC), default or validate objects (validation is done
 offline here instead), schedule pods, pull images, run the Job controller, enforce quotas or
-node selectors/tolerations, or start the orchestrator pod that would create the step Jobs.
-The image is given through Docker settings (`skip_build`), so nothing is built, pushed or
-pulled. Kaniko builds, S3 and MLflow are not reached.
+node selectors/tolerations, or start the orchestrator pod that would create the step Jobs
+(tests/infra/kubernetes/cluster.py adds the little of that the tests rely on). The image is given
+through Docker settings (`skip_build`), so nothing is built, pushed or pulled. Kaniko builds, S3
+and MLflow are not reached. test_kubernetes_run.py runs the pods too, with a fake kubelet.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -34,6 +34,7 @@ from tests.helpers import (
     create_example_secrets,
     slack_checks_answered,
 )
+from tests.infra.kubernetes.cluster import FakeApiServer, write_kubeconfig
 
 pytestmark = pytest.mark.kubernetes
 kmock = pytest.importorskip("kmock")
@@ -61,60 +62,6 @@ def TOKEN_REF(snapshot) -> dict[str, Any]:  # noqa: N802
     return {"secretKeyRef": {"name": f"zenml-token-{snapshot.id}", "key": "zenml_api_token"}}
 
 
-class ApiServerEmulator(kmock.KubernetesEmulator):
-    """kmock's emulator plus what a real API server does on a Deployment's spec change: it
-    increments `metadata.generation` (the rollout controller reports `observedGeneration`)."""
-
-    async def _handle(self, request):
-        response = await super()._handle(request)
-        path = request.url.path
-        spec_change = (
-            request.method.name in ("POST", "PATCH")
-            and "/deployments" in path
-            and not path.endswith("/status")
-            and isinstance(request.data, dict)
-        )
-        if spec_change:
-            name = request.data.get("metadata", {}).get("name") or path.rsplit("/", 1)[-1]
-            for key, obj in self.objects.items():
-                if key[0].plural == "deployments" and key[2] == name and not obj.deleted:
-                    generation = obj.raw.get("metadata", {}).get("generation") or 0
-                    obj.patch({"metadata": {"generation": generation + 1}})
-        return response
-
-
-class FakeApiServer:
-    """kmock's stateful Kubernetes emulator on a localhost port, served from its own thread."""
-
-    def __init__(self) -> None:
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-
-    async def _serve(self) -> None:
-        async with ApiServerEmulator() as emulator, kmock.Server(emulator) as server:
-            self.emulator, self.url = emulator, str(server.url).rstrip("/")
-            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-            self._ready.set()
-            await self._stop.wait()
-
-    def __enter__(self) -> FakeApiServer:
-        self._thread.start()
-        assert self._ready.wait(30), "kmock did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def objects(self, plural: str) -> list[dict[str, Any]]:
-        """What the server holds of a resource kind, as stored (the client's JSON)."""
-        return [
-            dict(obj.raw)
-            for key, obj in self.emulator.objects.items()
-            if key[0].plural == plural and not obj.deleted
-        ]
-
-
 @pytest.fixture(scope="module")
 def api_server() -> Iterator[FakeApiServer]:
     with FakeApiServer() as server:
@@ -124,24 +71,7 @@ def api_server() -> Iterator[FakeApiServer]:
 @pytest.fixture(scope="module")
 def kubeconfig(api_server: FakeApiServer, session_dir: Path) -> Iterator[Path]:
     """A kubeconfig whose context points at the fake API server, as KUBECONFIG."""
-    path = session_dir / "kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "fake", "cluster": {"server": api_server.url}}],
-                "users": [{"name": "fake", "user": {"token": "not-checked"}}],
-                "contexts": [
-                    {
-                        "name": CONTEXT,
-                        "context": {"cluster": "fake", "user": "fake", "namespace": NAMESPACE},
-                    }
-                ],
-                "current-context": CONTEXT,
-            }
-        )
-    )
+    path = write_kubeconfig(session_dir / "kubeconfig", api_server.url, CONTEXT, NAMESPACE)
     previous = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(path)
     yield path
