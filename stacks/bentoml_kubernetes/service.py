@@ -32,6 +32,8 @@ class BentoMLKubernetesDeploymentConfig(ServiceConfig, BentoMLKubernetesSettings
     model_uri: str
     bento_tag: str
     apis: list[str] = Field(default_factory=list)
+    # the deploying run, beside ServiceConfig's pipeline and step (the settings forbid extras)
+    run_name: str = ""
 
 
 class BentoMLKubernetesDeploymentService(BaseDeploymentService):

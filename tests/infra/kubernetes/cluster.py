@@ -4,7 +4,7 @@ No Kubernetes can run here (no container runtime, no kube-apiserver or kubelet b
 
 - `FakeApiServer`: kmock's stateful emulator on a localhost port, plus what a real API server adds
   and the tests rely on: the built-in kinds (an empty list, not a 404, before the first object),
-  uid, creationTimestamp and an empty status on create, `metadata.generation` on a
+  uid and creationTimestamp on create (and a Job's defaults), `metadata.generation` on a
   Deployment's spec change, label and field selectors on lists, and pod logs (from the kubelet).
   It still does not authenticate, authorize (RBAC), default or validate objects, or watch
   selectively.
@@ -78,15 +78,18 @@ def _matches(obj: dict[str, Any], selector: str | None, fields: bool) -> bool:
     return True
 
 
-def _defaults(obj: dict[str, Any], namespace: str | None) -> None:
+def _defaults(obj: dict[str, Any], plural: str, namespace: str | None) -> None:
     """What the API server sets on create and the official client needs: a uid, a creation time,
-    an empty status, and in a Job's podFailurePolicy rules empty `onPodConditions` (kubernetes
-    25.x's client requires the field) and a pattern's `status` ("True", the API's default)."""
+    and for a Job an empty status and, in its podFailurePolicy rules, empty `onPodConditions`
+    (kubernetes 25.x's client requires the field) and a pattern's `status` ("True", the API's
+    default)."""
     meta = obj.setdefault("metadata", {})
     meta.setdefault("uid", str(uuid.uuid4()))
     meta.setdefault("creationTimestamp", _now())
     if namespace:
         meta.setdefault("namespace", namespace)
+    if plural != "jobs":
+        return
     obj.setdefault("status", {})
     for rule in (obj.get("spec", {}).get("podFailurePolicy") or {}).get("rules", []):
         for pattern in rule.setdefault("onPodConditions", []):
@@ -110,7 +113,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                 )
             return aiohttp.web.Response(text=log.read_text(errors="replace"))
         if request.action == kmock.action.CREATE and isinstance(request.data, dict):
-            _defaults(request.data, request.namespace)
+            _defaults(request.data, request.resource.plural, request.namespace)
         response = await super()._handle(request)
         path = request.url.path
         spec_change = (

@@ -484,7 +484,8 @@ def test_bentoml_deployer_deploys_rolls_out_and_undeploys(
 
     first, second = bentos
     with RolloutController():
-        url = deployer.start_server(first, 3000, 60, 1, str(ROOT), {})
+        run = {"pipeline_name": "p", "pipeline_step_name": "deploy_bento", "run_name": "p-1"}
+        url = deployer.start_server(first, 3000, 60, 1, str(ROOT), run)
         assert url == f"http://project-tagger.{NAMESPACE}.svc.cluster.local:3000"
         (deployment,) = _stored(api_server, "deployments", "Deployment", "apps/v1")
         (service,) = _stored(api_server, "services", "Service", "v1")
@@ -517,6 +518,7 @@ def test_bentoml_deployer_deploys_rolls_out_and_undeploys(
         assert {"name": "TAGGER_RECORD_DIRECTORY", "value": RECORDS_PATH} in container["env"]
         assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
         (record,) = deployer.servers()
+        assert (record.config.pipeline_step_name, record.config.run_name) == ("deploy_bento", "p-1")
         assert prebuilt_image == [str(first.tag)]
         assert record.is_running and deployment["metadata"]["annotations"][OWNER_ANNOTATION] == str(
             record.uuid
