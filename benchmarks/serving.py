@@ -11,8 +11,8 @@
   (0 failed expected), and where a request's time goes at concurrency 1: the HTTP round trip alone
   (`/livez`), the API process answering without the model (`/metadata`: body parsing, the request
   contract, JSON), the whole `/predict`, and, in this process, the request's validation, the
-  tokenisation, the forward and the answer's JSON; the rest of `/predict` is the hop to the model
-  service and its batcher.
+  tokenisation, the forward and the answer's JSON; the rest of `/predict` is the hand-off to the
+  batcher's forward thread and what BentoML does per API call beyond `/metadata`.
 
     python -m benchmarks.serving
     python -m benchmarks.serving --memory [--backend onnx]
@@ -115,7 +115,7 @@ HOP_REQUESTS = 300
 
 
 def _rss_mb(pid: int) -> dict[str, float]:
-    """RSS (MB) of `bentoml serve` and each of its processes, by a short name of their command."""
+    """RSS (MB) of `bentoml serve` and each of its workers, by a short name of their command."""
     import psutil
 
     parent = psutil.Process(pid)
@@ -123,7 +123,7 @@ def _rss_mb(pid: int) -> dict[str, float]:
     for process in [parent, *parent.children(recursive=True)]:
         command = process.cmdline()
         name = "serve" if process.pid == pid else "worker"
-        if "--service-name" in command:  # a BentoML worker: the API or the model service
+        if "--service-name" in command:  # a BentoML worker of the service
             name = command[command.index("--service-name") + 1]
         found[f"{name}-{process.pid}"] = process.memory_info().rss / 2**20
     return found
@@ -173,7 +173,7 @@ def _hops(url: str, runner, project: dict) -> dict:
         "api_without_model_metadata": api,
         "predict": full,
         "in_process": in_process,
-        "model_hop_and_batcher_p50_ms": full["p50_ms"] - accounted,
+        "batcher_and_rest_p50_ms": full["p50_ms"] - accounted,
     }
 
 
@@ -241,7 +241,7 @@ def memory(backend: str) -> None:
         f"/metadata {hops['api_without_model_metadata']['p50_ms']:.1f}, "
         f"/predict {hops['predict']['p50_ms']:.1f}; in process: "
         + ", ".join(f"{k} {v['p50_ms']:.2f}" for k, v in hops["in_process"].items())
-        + f"; model hop + batcher {hops['model_hop_and_batcher_p50_ms']:.1f}"
+        + f"; batcher hand-off and the rest {hops['batcher_and_rest_p50_ms']:.1f}"
     )
 
 

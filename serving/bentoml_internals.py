@@ -44,3 +44,15 @@ def gate_methods(service: Any) -> None:
             return MethodGate(super().to_asgi(is_main))
 
     service.__class__ = GatedService
+
+
+def answer_as_json(service: Any) -> None:
+    """Name the media type of every JSON answer up front.
+
+    BentoML 1.3 otherwise works it out per request by building the answer type's JSON schema,
+    which cost about a sixth of the API's CPU time per /predict (README, Serving).
+    """
+    for api in service.apis.values():
+        output = api.output_spec
+        if output.media_type is None and output.mime_type() == "application/json":
+            output.media_type = "application/json"
