@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from benchmarks import (
     serving,
     training,
 )
+from benchmarks.env import WORK_DIR
 from benchmarks.table import HEADER, Row, markdown
 from project.paths import PROJECT_ROOT
 
@@ -210,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, default=README)
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    shutil.rmtree(WORK_DIR)  # the benchmarks' throw-away store, made on import: no run here
     current = args.readme.read_text()
     fresh = rebuild(current, args.results)
     if args.check:

@@ -308,11 +308,10 @@ def rows(results: dict) -> list[Row]:
         if f"c{level}" not in results:
             continue
         served, raw = results[f"c{level}"]["served"], results[f"c{level}"]["raw"]
-        when = conditions(results) if index == 0 else ""
+        how = f" (`python -m benchmarks.serving`{conditions(results)})" if index == 0 else ""
         found.append(
             compare(
-                f"served requests/s, {_served(level, served)} vs raw forward, batch {level} "
-                f"(`python -m benchmarks.serving`{when})",
+                f"served requests/s, {_served(level, served)} vs raw forward, batch {level}{how}",
                 served["rps"],
                 raw["rps"],
             )

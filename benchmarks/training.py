@@ -10,6 +10,9 @@
 - quality: weighted F1 on the stratified 20% test split (seed 1234) of ../shared's dataset, next to
   TF-IDF + logistic regression fitted on the same 80%.
 
+Each part keeps its own results file: `training.json` (loop, step, test F1), `embedded_data.json`
+and `training-cached.json`; a full run writes all three.
+
     python -m benchmarks.training        (or: make bench)
     python -m benchmarks.training --embedded-only    # just the embedded-data run and its transfer
     python -m benchmarks.training --cached-only      # run.py train on ../shared's data, then its cached rerun
@@ -211,7 +214,8 @@ def rows(results: dict) -> list[Row]:
         found.append(
             compare(
                 "training samples/s: project loop called directly vs a raw PyTorch loop (same "
-                f"batch size, tokenize + pad per batch; {r['throughput_dataset']}{when})",
+                f"batch size, tokenize + pad per batch; {r['throughput_dataset']}; "
+                f"`python -m benchmarks.training`{when})",
                 r["direct_loop_sps"],
                 r["raw_loop_sps"],
             )
