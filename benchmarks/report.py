@@ -5,7 +5,7 @@ Each table sits in README.md between `<!-- <name>: python -m benchmarks.report -
 `<!-- end of <name> -->`. A source is one benchmark's rows and the results files that may hold
 them (a glob: `ray*.json` covers `python -m benchmarks.ray_cluster`'s part runs); the newest file
 by its recorded `run.measured_at` wins, files from before that record count as oldest. A source
-with no file is listed under its table as not regenerated, never filled in by hand. `--check`
+with no file is listed under its table, never filled in by hand. `--check`
 writes nothing and exits 1 when the README differs from what the files give.
 """
 
@@ -174,18 +174,18 @@ def _newest_rows(source: Source, results_dir: Path) -> list[Row]:
 
 
 def build(table: Table, results_dir: Path) -> str:
-    """The table's markdown, and a line naming what no results file here holds."""
+    """The table's markdown, and a list of what no results file here holds."""
     rows, missing = [], []
     for source in table.sources:
         found = _newest_rows(source, results_dir)
         rows += found
         if not found:
-            missing.append(f"{source.what} (`{source.command}`, `results/{source.files}`)")
+            missing.append(f"- {source.what}: `{source.command}` (`results/{source.files}`)")
     text = markdown(rows, table.header)
     if missing:
         text += (
-            "\n\nNot regenerated (their results files are not in the repository; rerun the "
-            "command to add the rows): " + "; ".join(missing) + "."
+            "\n\nNot in the table: no results file holds them (run the command, commit its file "
+            "with `git add -f`, then `python -m benchmarks.report`):\n" + "\n".join(missing)
         )
     return text
 

@@ -70,4 +70,4 @@ def test_a_changed_figure_changes_the_table_and_fails_the_check(tmp_path: Path) 
     assert _report("--readme", readme, "--results", results).returncode == 0
     table = readme.read_text()
     assert "promotion wall s" not in table
-    assert "promotion wall time (`python -m benchmarks.promotion`" in table
+    assert "- promotion wall time: `python -m benchmarks.promotion`" in table
