@@ -4,7 +4,8 @@
 Each table sits in README.md between `<!-- <name>: python -m benchmarks.report -->` and
 `<!-- end of <name> -->`. A source is one benchmark's rows and the results files that may hold
 them (a glob: `ray*.json` covers `python -m benchmarks.ray_cluster`'s part runs); the newest file
-by its recorded `run.measured_at` wins, files from before that record count as oldest. A source
+by its recorded `run.measured_at` wins (files from before that record count as oldest, and
+between two of those the later name). A source
 with no file is listed under its table, never filled in by hand. `--check`
 writes nothing and exits 1 when the README differs from what the files give.
 """
