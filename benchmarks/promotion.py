@@ -70,7 +70,12 @@ def timing() -> dict:
 
     started = time.perf_counter()
     decision, production = judge(
-        MODEL, classifier, report, test_set, training_fingerprint(candidate), PromotionPolicy()
+        MODEL,
+        lambda: classifier,
+        report,
+        test_set,
+        training_fingerprint(candidate),
+        PromotionPolicy(),
     )
     apply(candidate, decision.stage, decision, production, "benchmark")
     promotion_s = time.perf_counter() - started
