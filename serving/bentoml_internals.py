@@ -1,5 +1,6 @@
 """The one door to BentoML's undocumented API (the service's routes, input models, OpenAPI spec
-and outermost ASGI app), written for BentoML 1.3 and refusing any other version clearly."""
+and outermost ASGI app), written for BentoML 1.3 and 1.4 (the pin is 1.3.22; the serving tier
+also passes on 1.4.40) and refusing any other version clearly."""
 
 from __future__ import annotations
 
@@ -10,15 +11,30 @@ import bentoml
 
 from serving.contract import MethodGate
 
+KNOWN_VERSIONS = ("1.3.", "1.4.")
 
-def require_bentoml_1_3() -> None:
-    if not bentoml.__version__.startswith("1.3."):
+
+def require_known_bentoml() -> None:
+    if not bentoml.__version__.startswith(KNOWN_VERSIONS):
         raise RuntimeError(
-            f"serving.service's HTTP contract is written for BentoML 1.3.x, found"
+            f"serving.service's HTTP contract is written for BentoML 1.3.x and 1.4.x, found"
             f" {bentoml.__version__}: check how it routes and parses requests, builds its"
             " OpenAPI spec and its ASGI app (Service.apis, APIMethod.input_spec,"
             " Service.openapi_spec, Service.to_asgi)"
         )
+
+
+def model_service_options() -> dict[str, object]:
+    """Options for a service other services call through `bentoml.depends`.
+
+    BentoML 1.4.40's client of a dependency replaces its connection pool every
+    `runner_connection.max_requests` requests (default 100) by closing the old one, and the
+    requests still in flight on it fail (`ServerDisconnectedError`, a 500 to the caller); so
+    the pool is never replaced. BentoML 1.3 has no such option and keeps its connections.
+    """
+    if bentoml.__version__.startswith("1.3."):
+        return {}
+    return {"runner_connection": {"max_requests": 2**31 - 1, "max_age": 10.0**9}}
 
 
 def contract_options(service: Any) -> dict[str, Any]:

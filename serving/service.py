@@ -157,7 +157,12 @@ def _backend(model: Any) -> str:
     return model.info.metadata.get("backend", "torch")
 
 
-@bentoml.service(name="tagger_model", workers=1, traffic={"timeout": 30})
+@bentoml.service(
+    name="tagger_model",
+    workers=1,
+    traffic={"timeout": 30},
+    **bentoml_internals.model_service_options(),
+)
 class TaggerModel:
     """The classifiers behind the API, production's and in a rollout the candidate's: concurrent
     requests to one of them are merged into one forward pass."""
@@ -217,21 +222,32 @@ class TaggerService:
     tagger = bentoml.depends(TaggerModel)
 
     def __init__(self) -> None:
-        self.info = self.tagger.describe()
+        # BentoML 1.4 connects a service's dependencies only after its __init__ and startup
+        # hooks, so the model service is asked what it serves on first use (`_describe`)
+        self.info: dict[str, Any] | None = None
+        self.version: str | None = None
+        self.candidate_version: str | None = None
         self.recording = Recording.from_env()
         # the host's name keeps replicas that share a records volume out of each other's files
         writer = f"api-{socket.gethostname()}-{bentoml.server_context.worker_index or 0}"
         self.recorder = Recorder(self.recording, writer)
         self.recent: OrderedDict[str, list[str]] = OrderedDict()
-        self.version = self.info.get("zenml_model_version")
-        self.candidate_version = self.info["rollout"]["candidate_zenml_version"]
         self._shadows: set[asyncio.Task] = set()
+
+    async def _describe(self) -> dict[str, Any]:
+        if self.info is None:
+            info = await self.tagger.to_async.describe()
+            self.version = info.get("zenml_model_version")
+            self.candidate_version = info["rollout"]["candidate_zenml_version"]
+            self.info = info
+        return self.info
 
     @bentoml.api(input_spec=PredictRequest)
     async def predict(
         self, projects: list[Project], threshold: float, ctx: bentoml.Context
     ) -> list[Prediction]:
         started = time.perf_counter()
+        info = await self._describe()
         given = ctx.request.headers.get(REQUEST_ID_HEADER, "")
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         ctx.response.headers[REQUEST_ID_HEADER] = request_id
@@ -244,7 +260,7 @@ class TaggerService:
             )
         else:
             version, rows = self.version, await self.tagger.to_async.classify(texts)
-        answers = [to_prediction(self.info["labels"], row, threshold) for row in rows]
+        answers = [to_prediction(info["labels"], row, threshold) for row in rows]
         ctx.response.headers[rollout.VERSION_HEADER] = version or ""
         self._record(
             request_id, projects, answers, threshold, time.perf_counter() - started, version
@@ -266,7 +282,9 @@ class TaggerService:
         except Exception as exc:  # noqa: BLE001 - the caller has its answer; this is a record
             logger.warning("shadow scoring of request %s failed: %s", request_id, exc)
             return
-        answers = [to_prediction(self.info["labels"], row, threshold) for row in rows]
+        answers = [
+            to_prediction((await self._describe())["labels"], row, threshold) for row in rows
+        ]
         self._record(
             request_id,
             projects,
@@ -279,7 +297,7 @@ class TaggerService:
 
     @bentoml.api(input_spec=FeedbackRequest)
     async def feedback(self, request_id: str, tag: str, item: int) -> FeedbackAnswer:
-        labels = self.info["labels"]
+        labels = (await self._describe())["labels"]
         if tag not in labels:
             return _error(400, "invalid request", f"tag: {tag!r} is not one of {labels}")
         answered = self.recent.get(request_id)
@@ -299,8 +317,8 @@ class TaggerService:
         return FeedbackAnswer(request_id=request_id, item=item, tag=tag, predicted=answered[item])
 
     @bentoml.api(route="/metadata")
-    def metadata(self) -> dict[str, Any]:
-        return self.info
+    async def metadata(self) -> dict[str, Any]:
+        return await self._describe()
 
     def _record(
         self,
@@ -350,7 +368,7 @@ def _error(status: int, error: str, detail: str) -> Any:
     return JSONResponse(ErrorBody(error=error, detail=detail).model_dump(), status_code=status)
 
 
-bentoml_internals.require_bentoml_1_3()
+bentoml_internals.require_known_bentoml()
 TaggerService.add_asgi_middleware(
     RequestContract,
     documented_bodies={"predict": PREDICT_BODY, "feedback": TypeAdapter(FeedbackRequest)},
