@@ -28,12 +28,21 @@ import numpy as np
 
 from benchmarks.env import PROJECT_ROOT, WORK_DIR, save_results
 from benchmarks.serving import _load, _projects, _rss_mb
+from benchmarks.table import Row, compare, print_table
 from stacks.sandbox import serve_bento
 
 REQUESTS = 1000
 BURST_CONCURRENCY = 32
 AFTER_BURST_QUARTERS = 4
 WARMUP = (8, 200)  # concurrency, requests
+
+
+def _structure() -> str:
+    """How the served Bento is put together, in words (the figures depend on it)."""
+    source = (PROJECT_ROOT / "serving" / "service.py").read_text()
+    if "bentoml.depends(" in source:
+        return "two services: API -> model service (bentoml.depends), BentoML's adaptive batcher"
+    return "one service: the classifier in the API's workers, the project's in-process batcher"
 
 
 def _bentoml_version(python: Path) -> str:
@@ -138,7 +147,7 @@ def main() -> None:
         "built_by_bentoml": versions["this"],
         "backend": args.backend,
         "requests_per_level": args.requests,
-        "service_structure": "API service -> model service (bentoml.depends), adaptive batcher",
+        "service_structure": _structure(),
         "rounds": [],
     }
     for index in range(args.rounds * 2):
@@ -153,15 +162,46 @@ def main() -> None:
         rounds = [r for r in results["rounds"] if r["bentoml"] == version]
         summary[version] = {k: float(np.mean([f(r) for r in rounds])) for k, f in FIGURES.items()}
     results["mean_per_version"] = summary
-    old, new = summary[versions["this"]], summary[versions["other"]]
-    print(
-        f"| figure (mean of {args.rounds} rounds) | {versions['other']} | {versions['this']} | ratio |"
-    )
-    print("|---|---|---|---|")
-    for key in FIGURES:
-        ratio = new[key] / old[key] if old[key] else float("nan")
-        print(f"| {key} | {new[key]:.1f} | {old[key]:.1f} | {ratio:.2f} |")
+    results["versions"] = {"pinned": versions["this"], "other": versions["other"]}
     save_results("bentoml-versions", results)
+    print_table(rows(results))
+
+
+def rows(results: dict) -> list[Row]:
+    """The README's rows: the other BentoML (ours) against the pinned one (baseline)."""
+    if "mean_per_version" not in results:
+        return []
+    pinned, other = results["versions"]["pinned"], results["versions"]["other"]
+    new, old = results["mean_per_version"][other], results["mean_per_version"][pinned]
+    rounds = len(results["rounds"]) // 2
+    load = [r["load_average"] for r in results["rounds"]]
+    how = (
+        f"`python -m benchmarks.bentoml_versions`, one Bento ({results['backend']} backend;"
+        f" {results['service_structure']}), {rounds} alternated rounds per version,"
+        f" {results['requests_per_level']:,} requests a level; load average"
+        f" {min(a['min'] for a in load):.1f}-{max(a['max'] for a in load):.1f}"
+    )
+    return [
+        compare(
+            f"served p50 ms at concurrency 1, BentoML {other} vs {pinned} ({how})",
+            new["c1_p50_ms"],
+            old["c1_p50_ms"],
+        ),
+        compare(
+            f"served requests/s at concurrency 32 (p50 {new['c32_p50_ms']:.0f} vs"
+            f" {old['c32_p50_ms']:.0f} ms, p99 {new['c32_p99_ms']:.0f} vs"
+            f" {old['c32_p99_ms']:.0f} ms; failed {new['failures']:.0f} vs {old['failures']:.0f}),"
+            f" BentoML {other} vs {pinned}",
+            new["c32_rps"],
+            old["c32_rps"],
+        ),
+        compare(
+            f"served p50 ms at concurrency 1 right after the concurrency-32 burst (median of the"
+            f" four quarters' p50), BentoML {other} vs {pinned}",
+            new["c1_after_burst_p50_ms"],
+            old["c1_after_burst_p50_ms"],
+        ),
+    ]
 
 
 if __name__ == "__main__":
