@@ -155,6 +155,12 @@ TABLES = (
             ),
             Source(
                 bentoml_versions.rows,
+                "bentoml-versions-one-service-first.json",
+                "the first run of the same comparison (2 rounds per version)",
+                "python -m benchmarks.bentoml_versions --other-python VENV/bin/python --rounds 2",
+            ),
+            Source(
+                bentoml_versions.rows,
                 "bentoml-versions-two-services.json",
                 "serving on BentoML 1.4 vs 1.3 with the earlier two-service Bento",
                 "python -m benchmarks.bentoml_versions --other-python VENV/bin/python"
