@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchmarks import (
     batch,
+    bentoml_versions,
     cli,
     monitoring,
     onnx,
@@ -146,6 +147,25 @@ TABLES = (
                 "python -m benchmarks.serving --memory --backend torch",
             ),
             Source(cli.rows, "cli.json", "CLI wall times", "python -m benchmarks.cli"),
+            Source(
+                bentoml_versions.rows,
+                "bentoml-versions.json",
+                "serving on BentoML 1.4 vs the pinned 1.3, same Bento",
+                "python -m benchmarks.bentoml_versions --other-python VENV/bin/python",
+            ),
+            Source(
+                bentoml_versions.rows,
+                "bentoml-versions-one-service-first.json",
+                "the first run of the same comparison (2 rounds per version)",
+                "python -m benchmarks.bentoml_versions --other-python VENV/bin/python --rounds 2",
+            ),
+            Source(
+                bentoml_versions.rows,
+                "bentoml-versions-two-services.json",
+                "serving on BentoML 1.4 vs 1.3 with the earlier two-service Bento",
+                "python -m benchmarks.bentoml_versions --other-python VENV/bin/python"
+                " (at commit 3f9e614)",
+            ),
         ),
     ),
     Table(

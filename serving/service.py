@@ -350,7 +350,7 @@ def _error(status: int, error: str, detail: str) -> Any:
     return JSONResponse(ErrorBody(error=error, detail=detail).model_dump(), status_code=status)
 
 
-bentoml_internals.require_bentoml_1_3()
+bentoml_internals.require_known_bentoml()
 TaggerService.add_asgi_middleware(
     RequestContract,
     documented_bodies={"predict": PREDICT_BODY, "feedback": TypeAdapter(FeedbackRequest)},
