@@ -7,7 +7,7 @@ export ZENML_ANALYTICS_OPT_IN := false
 export ZENML_AUTO_OPEN_DASHBOARD := false
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup stacks chromium run train test test-fast lint format bench dashboard ray-up ray-down clean
+.PHONY: setup stacks chromium run train test test-fast lint format bench bench-report dashboard ray-up ray-down clean
 
 setup: $(STAMP) .zen/config.yaml stacks
 
@@ -51,6 +51,11 @@ format: $(STAMP)
 
 bench: setup
 	$(PY) -m benchmarks
+	$(PY) -m benchmarks.report
+
+# README's benchmark tables from benchmarks/results/*.json (`--check`: exit 1 if they are stale)
+bench-report: $(STAMP)
+	$(PY) -m benchmarks.report
 
 dashboard: setup
 	$(VENV)/bin/zenml login --local

@@ -30,6 +30,7 @@ import pandas as pd
 
 from benchmarks import cgroup_limit
 from benchmarks.env import PROJECT_ROOT, WORK_DIR, save_results
+from benchmarks.table import Row, compare, conditions, print_table
 
 SCALING_FILES = 8  # blocks enough for two actors to share
 LARGE_FILE_BYTES = 64 * 2**20  # per generated file, in memory: a read task holds one
@@ -294,6 +295,46 @@ def main(argv: list[str] | None = None) -> None:
     cgroup_limit.remove_empty_groups()
     results["load_average_at_end"] = round(os.getloadavg()[0], 1)
     save_results("batch", results)
+    print_table(rows(results))
+
+
+def rows(results: dict) -> list[Row]:
+    """The README's rows of `results/batch.json`: scaling and the memory bound, as measured."""
+    found = []
+    if "in_process" in results:
+        base = results["in_process"]["rows_per_s"]
+        rows_in = results["scaling_input"]["rows"]
+        for index, run in enumerate(results["ray"]):
+            actors = run["actors"]
+            how = (
+                f"same {rows_in:,} rows, MiniLM-L6, first row after {run['first_row_s']:.0f} s "
+                f"(`python -m benchmarks.batch`{conditions(results)})"
+                if index == 0
+                else f"same run, first row after {run['first_row_s']:.0f} s"
+            )
+            found.append(
+                compare(
+                    f"batch inference rows/s, Ray Data {actors} actor{'s' if actors > 1 else ''} "
+                    f"vs in-process `predict_frame`, {how}",
+                    run["rows_per_s"],
+                    base,
+                )
+            )
+    m = results.get("memory_bound")
+    if isinstance(m, dict):  # a string says why it was skipped
+        found.append(
+            compare(
+                f"batch inference on Ray Data: {m['bytes_in_memory_as_pandas'] / 1e9:.2f} GB input "
+                f"({m['rows']:,} rows, as pandas) with every Ray worker held to "
+                f"{m['worker_limit_mb']} MB by the kernel, rows out / rows in ({m['wall_s']:.0f} s, "
+                f"{m['rows_per_s']:.0f} rows/s; {m['workers_killed_by_the_kernel']} workers killed "
+                "at the limit and their work redone by Ray)",
+                m["rows_out"],
+                m["rows"],
+                digits=0,
+            )
+        )
+    return found
 
 
 def _head_pid(head) -> int:

@@ -24,6 +24,7 @@ import sys
 import time
 
 from benchmarks.env import PROJECT_ROOT, WORK_DIR, activate_local_stack, save_results
+from benchmarks.table import Row, compare, conditions, print_table
 
 MODEL = "project-tagger"
 PREDICT = ("predict", "--title", "YOLO for drones", "--description", "object detection")
@@ -116,36 +117,42 @@ def main(argv: list[str] | None = None) -> None:
     results["predict_first"] = {"s": first_wall, "cpu_s": first_cpu}
     results["predict"] = timings((python, "run.py", *PREDICT), repeats)
     save_results("cli", results)
-    print_rows(results)
+    print_table(rows(results))
+    torch_ = results["import_torch"]
+    print(
+        f"(import torch alone: {torch_['median_s']:.2f} s wall, {torch_['median_cpu_s']:.2f} s CPU)"
+    )
 
 
-def print_rows(results: dict) -> None:
-    """The README's table rows."""
-    rows = [
+def rows(results: dict) -> list[Row]:
+    """The README's rows of `results/cli.json`: medians of wall seconds, CPU seconds beside."""
+    first = results["predict_first"]
+    commands = [
         ("`python run.py --help` wall s vs `python -c pass`", "help", "python_pass"),
+        ("`python run.py models` wall s vs `python -c 'import zenml.client'`", "models",
+         "import_zenml_client"),
         (
-            "`python run.py models` wall s vs `python -c 'import zenml.client'`",
-            "models",
-            "import_zenml_client",
-        ),
-        (
-            "`python run.py predict --title ...` wall s (local bundle copy; first call "
-            f"{results['predict_first']['s']:.1f} s) vs a raw script: import torch + transformers, "
-            "load the bundle, one forward",
+            "`python run.py predict --title ...` wall s from the local copy of the bundle (the "
+            f"first call, which asks ZenML and copies the bundle: {first['s']:.1f} s) vs a raw "
+            "script: import torch + transformers, load the same bundle, one forward",
             "predict",
             "raw_prediction",
         ),
-    ]
-    print("| measurement | ours | baseline | ratio |\n|---|---|---|---|")
-    for text, ours, raw in rows:
-        for kind, key in (("wall", "median_s"), ("CPU", "median_cpu_s")):
-            o, b = results[ours][key], results[raw][key]
-            print(f"| {text.replace('wall s', f'{kind} s')} | {o:.2f} | {b:.2f} | {o / b:.2f} |")
-    torch_ = results["import_torch"]
-    print(
-        f"(import torch alone: {torch_['median_s']:.2f} s wall, {torch_['median_cpu_s']:.2f} s CPU; "
-        f"load average at start {results['load_average_at_start']:.1f})"
-    )
+    ]  # fmt: skip
+    run = f"; `python -m benchmarks.cli`, medians of {results['repeats']}{conditions(results)}"
+    found = []
+    for index, (text, ours, raw) in enumerate(commands):
+        o, b = results[ours], results[raw]
+        cpu = f"CPU s {o['median_cpu_s']:.2f} vs {b['median_cpu_s']:.2f}"
+        found.append(
+            compare(
+                f"{text} ({cpu}{run if index == 0 else ''})",
+                o["median_s"],
+                b["median_s"],
+                digits=2,
+            )
+        )
+    return found
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import numpy as np
 
 from benchmarks.env import PROJECT_ROOT, SHARED_DATASET, WORK_DIR, save_results
 from benchmarks.serving import _load, _projects, _raw
+from benchmarks.table import Row, compare, conditions, print_table
 from stacks.sandbox import serve_bento
 
 REQUESTS = 1000
@@ -146,44 +147,69 @@ def main(argv: list[str] | None = None) -> None:
     results["served"] = {b: _served(classifier, b, projects) for b in ("torch", "onnx")}
     results["raw_eager"] = {f"c{c}": _raw(classifier, texts, c) for c in LEVELS}
     save_results("onnx-int8" if with_int8 else "onnx", results)
-    print_rows(results)
+    print_table(rows(results))
 
 
-def print_rows(results: dict) -> None:
-    """The README's table rows."""
-    print("| measurement | ours | baseline | ratio |\n|---|---|---|---|")
+def rows(results: dict) -> list[Row]:
+    """The README's rows of `results/onnx.json` or `results/onnx-int8.json`."""
+    return speed_rows(results) + int8_rows(results)
+
+
+def speed_rows(results: dict) -> list[Row]:
+    """In process and served, ONNX Runtime against eager PyTorch."""
+    found = []
     for b in ("bs1", "bs32"):
         o, t = results["in_process"][b]["onnx"], results["in_process"][b]["torch"]
-        extra = (
-            f" (p50 {o['p50_ms']:.1f} ms vs {t['p50_ms']:.1f} ms)"
+        how = (
+            f" (p50 {o['p50_ms']:.1f} ms vs {t['p50_ms']:.1f} ms; `python -m benchmarks.onnx"
+            f"{' --int8' if 'int8' in results else ''}`{conditions(results)})"
             if b == "bs1"
-            else " (length-sorted)"
+            else ", length-sorted"
         )
-        print(
-            f"| in-process samples/s, batch {b[2:]}{extra}: ONNX Runtime vs eager PyTorch "
-            f"| {o['sps']:.1f} | {t['sps']:.1f} | {o['sps'] / t['sps']:.2f} |"
+        found.append(
+            compare(
+                f"in-process samples/s, batch {b[2:]}{how}: ONNX Runtime vs eager PyTorch",
+                o["sps"],
+                t["sps"],
+            )
         )
     for c in LEVELS:
         raw = results["raw_eager"][f"c{c}"]
         for backend in ("onnx", "torch"):
             s = results["served"][backend][f"c{c}"]
-            print(
-                f"| served requests/s, {backend} backend, concurrency {c} (p50 {s['p50_ms']:.1f} ms, "
-                f"p99 {s['p99_ms']:.1f} ms; {s['failures']} failed of {s['requests']:,}) vs raw eager "
-                f"forward, batch {c} | {s['rps']:.1f} | {raw['rps']:.1f} | {s['rps'] / raw['rps']:.2f} |"
+            found.append(
+                compare(
+                    f"served requests/s, {backend} backend, concurrency {c} (p50 "
+                    f"{s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms; {s['failures']:,} failed of "
+                    f"{s['requests']:,}) vs raw eager forward, batch {c} (p50 "
+                    f"{raw['p50_ms']:.1f} ms), same run",
+                    s["rps"],
+                    raw["rps"],
+                )
             )
-    if "int8" in results:
-        q = results["int8"]
-        print(
-            f"| test weighted F1, Made-With-ML ({q['test_rows']} rows): int8 ONNX vs float ONNX "
-            f"(torch {q['f1_torch']:.3f}; drop {q['f1_drop']:.3f}) "
-            f"| {q['f1_int8']:.3f} | {q['f1_onnx']:.3f} | {q['f1_int8'] / q['f1_onnx']:.3f} |"
-        )
-        o = results["in_process"]["bs1"]["onnx"]
-        print(
-            f"| in-process samples/s, batch 1: int8 ONNX vs float ONNX "
-            f"| {q['bs1']['sps']:.1f} | {o['sps']:.1f} | {q['bs1']['sps'] / o['sps']:.2f} |"
-        )
+    return found
+
+
+def int8_rows(results: dict) -> list[Row]:
+    """Dynamic int8 quantisation against the float export, when the run measured it."""
+    if "int8" not in results:
+        return []
+    q, o = results["int8"], results["in_process"]["bs1"]["onnx"]
+    return [
+        compare(
+            f"test weighted F1, Made-With-ML test split ({q['test_rows']} rows): dynamic int8 ONNX "
+            f"vs float ONNX (torch {q['f1_torch']:.3f}; drop {q['f1_drop']:.3f}; "
+            "`python -m benchmarks.onnx --int8`)",
+            q["f1_int8"],
+            q["f1_onnx"],
+            digits=3,
+        ),
+        compare(
+            "in-process samples/s, batch 1: dynamic int8 ONNX vs float ONNX, same run",
+            q["bs1"]["sps"],
+            o["sps"],
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import sys
 import time
 
 from benchmarks.env import PROJECT_ROOT, SHARED_DATASET, activate_local_stack, save_results
+from benchmarks.table import Row, compare, conditions, print_table
 
 MODEL = "project-tagger"
 
@@ -69,14 +70,15 @@ def timing() -> dict:
 
     started = time.perf_counter()
     decision, production = judge(
-        MODEL, classifier, report, test_set, training_fingerprint(candidate), PromotionPolicy()
+        MODEL,
+        lambda: classifier,
+        report,
+        test_set,
+        training_fingerprint(candidate),
+        PromotionPolicy(),
     )
     apply(candidate, decision.stage, decision, production, "benchmark")
     promotion_s = time.perf_counter() - started
-    print(
-        f"| promotion wall s ({len(decision.sets)} evaluation sets) vs scoring one model in memory "
-        f"({len(test_set)} rows) | {promotion_s:.2f} | {raw_s:.2f} | {promotion_s / raw_s:.1f} |"
-    )
     return {
         "test_rows": len(test_set),
         "evaluation_sets": len(decision.sets),
@@ -97,6 +99,22 @@ def main() -> None:
         _train()
     results |= timing()
     save_results("promotion", results)
+    print_table(rows(results))
+
+
+def rows(results: dict) -> list[Row]:
+    """The README's row of `results/promotion.json`."""
+    return [
+        compare(
+            "promotion wall s (load production's classifier and test split, score both models on "
+            f"{results['evaluation_sets']} evaluation sets, decide, move stages under the lock) vs "
+            f"scoring one model in memory, {results['test_rows']} rows "
+            f"(`python -m benchmarks.promotion`{conditions(results)})",
+            results["promotion_s"],
+            results["raw_score_candidate_s"],
+            digits=2,
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks.env import SHARED_DATASET, WORK_DIR, activate_local_stack, save_results
+from benchmarks.table import Row, compare, conditions, print_table
 from project.paths import PROJECT_ROOT, TRAIN_CONFIG
 
 TRAIN_EPOCHS = 2
@@ -166,6 +167,71 @@ def main(parts: tuple[str, ...] = PARTS) -> None:
         finally:
             ray.shutdown()
     save_results("ray" if parts == PARTS else f"ray-{'-'.join(parts)}", results)
+    print_table(rows(results))
+
+
+def rows(results: dict) -> list[Row]:
+    """The README's rows of `results/ray*.json`: whichever parts the run measured."""
+    return orchestration_rows(results) + training_rows(results) + stacks_rows(results)
+
+
+def _command(results: dict, part: str) -> str:
+    return f"`python -m benchmarks.ray_cluster {part}`{conditions(results)}"
+
+
+def orchestration_rows(results: dict) -> list[Row]:
+    o = results.get("orchestration")
+    if not o:
+        return []
+    return [
+        compare(
+            f"Ray orchestrator: wall s of a {o['steps']}-step no-op pipeline on `ray-local` vs the "
+            f"local orchestrator ({o['per_step_overhead_s']:.2f} s per step; "
+            f"{_command(results, 'orchestration')})",
+            o["ray_run_s"],
+            o["local_run_s"],
+            digits=2,
+            ratio_digits=1,
+        )
+    ]
+
+
+def training_rows(results: dict) -> list[Row]:
+    t = results.get("training")
+    if not isinstance(t, dict):  # absent, or skipped without ../shared's dataset
+        return []
+    base = t["in_process"]["samples_per_s"]
+    return [
+        compare(
+            f"training samples/s, Ray Train 1 worker vs in-process (Made-With-ML, MiniLM, "
+            f"{t['epochs']} epochs; {_command(results, 'training')})",
+            t["ray_train_1_worker"]["samples_per_s"],
+            base,
+        ),
+        compare(
+            "training samples/s, Ray Train 2 workers (DDP, gloo) vs in-process, same run",
+            t["ray_train_2_workers"]["samples_per_s"],
+            base,
+        ),
+    ]
+
+
+def stacks_rows(results: dict) -> list[Row]:
+    p = results.get("pipeline_on_each_stack")
+    if not p:
+        return []
+    wall = p["wall_s"]
+    return [
+        compare(
+            f"`python run.py train` wall s (embedded data, MiniLM, {p['epochs']} epoch, no cache): "
+            "`ray-cloud` on the cloud-shaped localhost vs the local stack "
+            f"(`ray-local` {wall['ray-local']:.1f} s; the ray-cloud run wrote "
+            f"{p['ray_cloud_s3_objects_written']} objects, "
+            f"{p['ray_cloud_s3_bytes_written'] / 1e6:.1f} MB, to S3; {_command(results, 'stacks')})",
+            wall["ray-cloud"],
+            wall["local"],
+        )
+    ]
 
 
 if __name__ == "__main__":

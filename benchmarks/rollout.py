@@ -20,6 +20,7 @@ import time
 
 from benchmarks.env import PROJECT_ROOT, activate_local_stack, save_results
 from benchmarks.serving import _load, _projects
+from benchmarks.table import Row, compare, conditions, print_table
 from stacks.sandbox import SteadyLoad, free_port
 
 CONCURRENCY = 8
@@ -91,18 +92,33 @@ def main() -> None:
         results["remove_then_start"] = _under_load(url, remove_then_start)
     finally:
         deployer.remove_servers()
+    save_results("rollout", results)
+    print_table(rows(results))
+
+
+def rows(results: dict) -> list[Row]:
+    """The README's rows of `results/rollout.json`."""
     front, old = results["front"], results["remove_then_start"]
     rps = results["throughput"]
-    print(
-        f"| failed requests during a redeploy at concurrency {CONCURRENCY}: front switch vs "
-        f"remove-then-start ({old['outage_s']} s without answers) | {front['failed']} | {old['failed']} | |"
-    )
-    print(
-        f"| served requests/s at concurrency {CONCURRENCY}: through the front vs straight to the server "
-        f"| {rps['through_front']['rps']} | {rps['straight_to_server']['rps']} | "
-        f"{rps['through_front']['rps'] / rps['straight_to_server']['rps']:.2f} |"
-    )
-    save_results("rollout", results)
+    c = results["concurrency"]
+    return [
+        Row(
+            f"failed requests during a redeploy under load at concurrency {c} "
+            f"(`python -m benchmarks.rollout`, {results['backend']} Bento): front switch "
+            f"({front['redeploy_s']} s redeploy, {front['answered']:,} answered) vs the previous "
+            f"remove-then-start ({old['outage_s']} s without answers, {old['answered']:,} "
+            f"answered{conditions(results)})",
+            f"{front['failed']:,}",
+            f"{old['failed']:,}",
+        ),
+        compare(
+            f"served requests/s at concurrency {c} through the front vs straight to the Bento "
+            "server, same run",
+            rps["through_front"]["rps"],
+            rps["straight_to_server"]["rps"],
+            digits=2,
+        ),
+    ]
 
 
 if __name__ == "__main__":

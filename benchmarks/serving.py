@@ -11,8 +11,8 @@
   (0 failed expected), and where a request's time goes at concurrency 1: the HTTP round trip alone
   (`/livez`), the API process answering without the model (`/metadata`: body parsing, the request
   contract, JSON), the whole `/predict`, and, in this process, the request's validation, the
-  tokenisation, the forward and the answer's JSON; the rest of `/predict` is the hop to the model
-  service and its batcher.
+  tokenisation, the forward and the answer's JSON; the rest of `/predict` is the hand-off to the
+  batcher's forward thread and what BentoML does per API call beyond `/metadata`.
 
     python -m benchmarks.serving
     python -m benchmarks.serving --memory [--backend onnx]
@@ -29,6 +29,7 @@ import time
 import numpy as np
 
 from benchmarks.env import PROJECT_ROOT, SHARED_DATASET, WORK_DIR, save_results
+from benchmarks.table import Row, compare, conditions, print_table
 from stacks.sandbox import serve_bento
 
 REQUESTS = 2000
@@ -115,7 +116,7 @@ HOP_REQUESTS = 300
 
 
 def _rss_mb(pid: int) -> dict[str, float]:
-    """RSS (MB) of `bentoml serve` and each of its processes, by a short name of their command."""
+    """RSS (MB) of `bentoml serve` and each of its workers, by a short name of their command."""
     import psutil
 
     parent = psutil.Process(pid)
@@ -123,7 +124,7 @@ def _rss_mb(pid: int) -> dict[str, float]:
     for process in [parent, *parent.children(recursive=True)]:
         command = process.cmdline()
         name = "serve" if process.pid == pid else "worker"
-        if "--service-name" in command:  # a BentoML worker: the API or the model service
+        if "--service-name" in command:  # a BentoML worker of the service
             name = command[command.index("--service-name") + 1]
         found[f"{name}-{process.pid}"] = process.memory_info().rss / 2**20
     return found
@@ -173,7 +174,7 @@ def _hops(url: str, runner, project: dict) -> dict:
         "api_without_model_metadata": api,
         "predict": full,
         "in_process": in_process,
-        "model_hop_and_batcher_p50_ms": full["p50_ms"] - accounted,
+        "batcher_and_rest_p50_ms": full["p50_ms"] - accounted,
     }
 
 
@@ -228,12 +229,7 @@ def memory(backend: str) -> None:
         "rss_total_mb": {"before": sum(before.values()), "after": sum(after.values())},
     }
     save_results(f"serving-memory-{backend}", results)
-    total = results["rss_total_mb"]
-    print(
-        f"| serving RSS MB, all processes, after {load['requests']:,} requests at concurrency "
-        f"{MEMORY_CONCURRENCY} ({load['failures']} failed; {backend} backend) vs before "
-        f"| {total['after']:.0f} | {total['before']:.0f} | {total['after'] / total['before']:.2f} |"
-    )
+    print_table(memory_rows(results))
     hops = results["hops"]
     print(
         "hop breakdown at concurrency 1, p50 ms: "
@@ -241,7 +237,7 @@ def memory(backend: str) -> None:
         f"/metadata {hops['api_without_model_metadata']['p50_ms']:.1f}, "
         f"/predict {hops['predict']['p50_ms']:.1f}; in process: "
         + ", ".join(f"{k} {v['p50_ms']:.2f}" for k, v in hops["in_process"].items())
-        + f"; model hop + batcher {hops['model_hop_and_batcher_p50_ms']:.1f}"
+        + f"; batcher hand-off and the rest {hops['batcher_and_rest_p50_ms']:.1f}"
     )
 
 
@@ -291,19 +287,84 @@ def main() -> None:
                 "rps_ratio": served["rps"] / raw["rps"],
             }
 
-    print("| measurement | ours | raw baseline | ratio |\n|---|---|---|---|")
-    for level in LEVELS:
-        r = results[f"c{level}"]
-        s, b = r["served"], r["raw"]
-        print(
-            f"| served req/s at concurrency {level} (p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
-            f"{s['failures']} failed of {s['requests']}) vs raw forward batch {level} | {s['rps']:.1f} | {b['rps']:.1f} | {r['rps_ratio']:.2f} |"
-        )
-    print(
-        f"| batch inference samples/s (predict_frame) vs raw forward batch 64 | {results['batch_predict_frame_sps']:.1f} "
-        f"| {results['batch_raw_forward_sps']:.1f} | {results['batch_predict_frame_sps'] / results['batch_raw_forward_sps']:.2f} |"
-    )
     save_results("serving", results)
+    print_table(rows(results))
+
+
+def _served(level: int, served: dict) -> str:
+    return (
+        f"concurrency {level} (p50 {served['p50_ms']:.1f} ms, p99 {served['p99_ms']:.1f} ms; "
+        f"{served['failures']:,} failed of {served['requests']:,})"
+    )
+
+
+def rows(results: dict) -> list[Row]:
+    """The README's rows of `results/serving.json` (served and batch inference speed) or of a
+    `results/serving-memory-<backend>.json`."""
+    if "rss_total_mb" in results:
+        return memory_rows(results)
+    found = []
+    for index, level in enumerate(LEVELS):
+        if f"c{level}" not in results:
+            continue
+        served, raw = results[f"c{level}"]["served"], results[f"c{level}"]["raw"]
+        how = f" (`python -m benchmarks.serving`{conditions(results)})" if index == 0 else ""
+        found.append(
+            compare(
+                f"served requests/s, {_served(level, served)} vs raw forward, batch {level}{how}",
+                served["rps"],
+                raw["rps"],
+            )
+        )
+    low, high = results.get(f"c{LEVELS[0]}"), results.get(f"c{LEVELS[-1]}")
+    if low and high:
+        found.append(
+            compare(
+                f"served requests/s, concurrency {LEVELS[-1]} vs concurrency {LEVELS[0]} (what "
+                "batching buys)",
+                high["served"]["rps"],
+                low["served"]["rps"],
+            )
+        )
+    if "batch_predict_frame_sps" in results:
+        found.append(
+            compare(
+                "batch inference samples/s (`predict_frame`, the step's code) vs raw forward in "
+                "input order, batch 64",
+                results["batch_predict_frame_sps"],
+                results["batch_raw_forward_sps"],
+            )
+        )
+    return found
+
+
+def memory_rows(results: dict) -> list[Row]:
+    """The README's row of a `results/serving-memory-<backend>.json`."""
+    load, total = results["load"], results["rss_total_mb"]
+    curve = load.get("rss_total_mb_per_chunk")
+    steps = (
+        f"; total after each {load['requests'] // len(curve):,}: "
+        + ", ".join(f"{mb:.0f}" for mb in curve)
+        + " MB"
+        if curve
+        else ""
+    )
+    per_process = ", ".join(
+        f"{name.rsplit('-', 1)[0]} {growth:+.1%}" for name, growth in results["rss_growth"].items()
+    )
+    backend = results["backend"]
+    return [
+        compare(
+            f"serving RSS MB, all processes, after {load['requests']:,} requests at concurrency "
+            f"{MEMORY_CONCURRENCY} vs after a warm-up at the same concurrency "
+            f"(`python -m benchmarks.serving --memory --backend {backend}`; {load['failures']:,} "
+            f"failed, {load['rps']:.0f} req/s{steps}; per process: {per_process}"
+            f"{conditions(results)})",
+            total["after"],
+            total["before"],
+            digits=0,
+        )
+    ]
 
 
 if __name__ == "__main__":

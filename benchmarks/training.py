@@ -10,6 +10,9 @@
 - quality: weighted F1 on the stratified 20% test split (seed 1234) of ../shared's dataset, next to
   TF-IDF + logistic regression fitted on the same 80%.
 
+Each part keeps its own results file: `training.json` (loop, step, test F1), `embedded_data.json`
+and `training-cached.json`; a full run writes all three.
+
     python -m benchmarks.training        (or: make bench)
     python -m benchmarks.training --embedded-only    # just the embedded-data run and its transfer
     python -m benchmarks.training --cached-only      # run.py train on ../shared's data, then its cached rerun
@@ -31,6 +34,7 @@ from benchmarks.env import (
     activate_local_stack,
     save_results,
 )
+from benchmarks.table import Row, compare, conditions, print_table
 
 THROUGHPUT_EPOCHS = 2
 
@@ -126,6 +130,32 @@ def embedded_data_transfer(summary: dict) -> dict:
     }
 
 
+def embedded_run(have_shared: bool) -> None:
+    """`run.py train` on the embedded data, and what its model scores on ../shared's rows."""
+    wall, summary = run_cli()
+    results = {"cli_default_wall_s": wall, "cli_default_test_f1": summary["metrics"]["f1"]}
+    if have_shared:
+        results |= embedded_data_transfer(summary)
+    save_results("embedded_data", results)
+    print_table(rows(results))
+
+
+def cached_run() -> dict:
+    """`run.py train` on ../shared's data, then the same command again (every step cached);
+    the first run's summary is returned."""
+    shared = ("--config", str(shared_config()), "--dataset-loc", str(SHARED_DATASET))
+    first_s, summary = run_cli(*shared)
+    cached_s, _ = run_cli(*shared)
+    results = {
+        "cli_shared_wall_s": first_s,
+        "cli_shared_cached_wall_s": cached_s,
+        "cached_vs_first": cached_s / first_s,
+    }
+    save_results("training-cached", results)
+    print_table(rows(results))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -136,38 +166,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     activate_local_stack()
-    results: dict = {}
     have_shared = SHARED_DATASET.exists()
     if args.embedded_only:
-        wall, summary = run_cli()
-        results = {"cli_default_wall_s": wall, "cli_default_test_f1": summary["metrics"]["f1"]}
-        if have_shared:
-            results |= embedded_data_transfer(summary)
-        save_results("embedded_data", results)
+        embedded_run(have_shared)
         return
     if args.cached_only:
-        shared = ("--config", str(shared_config()), "--dataset-loc", str(SHARED_DATASET))
-        results["cli_shared_wall_s"], _ = run_cli(*shared)
-        results["cli_shared_cached_wall_s"], _ = run_cli(*shared)
-        results["cached_vs_first"] = (
-            results["cli_shared_cached_wall_s"] / results["cli_shared_wall_s"]
-        )
-        save_results("training-cached", results)
+        cached_run()
         return
     dataset = SHARED_DATASET if have_shared else PROJECT_ROOT / "data" / "projects.csv"
-    results["throughput_dataset"] = dataset.name
+    results: dict = {"throughput_dataset": dataset.name}
     results |= loop_throughput(dataset)
-
-    wall, summary = run_cli()
-    results["cli_default_wall_s"] = wall
-    results["cli_default_test_f1"] = summary["metrics"]["f1"]
+    embedded_run(have_shared)
     if have_shared:
-        results |= embedded_data_transfer(summary)
-        shared = ("--config", str(shared_config()), "--dataset-loc", str(SHARED_DATASET))
-        wall, summary = run_cli(*shared)
-        results["cli_shared_wall_s"] = wall
+        summary = cached_run()
         results["cli_shared_test_f1"] = summary["metrics"]["f1"]
-        results["cli_shared_cached_wall_s"], _ = run_cli(*shared)
         from zenml.client import Client
 
         version = Client().get_model_version(summary["model"], summary["model_version"])
@@ -175,49 +187,93 @@ def main(argv: list[str] | None = None) -> None:
         results["pipeline_step_sps"] = training["samples_per_second"]
         results["pipeline_best_epoch"] = training["best_epoch"]
 
+        import pandas as pd
+
         from tagger.data import read_csv, split
 
         train_df, val_df, test_df = split(read_csv(SHARED_DATASET), 0.1, 0.2, seed=1234)
-        import pandas as pd
-
         results["tfidf_logreg_test_f1"] = tfidf_f1(pd.concat([train_df, val_df]), test_df)
+    save_results("training", results)
+    print_table(rows(results))
 
-    r = results
-    rows = [("loop (direct) vs raw loop, samples/s", r["direct_loop_sps"], r["raw_loop_sps"])]
-    if "embedded_model_shared_f1" in r:
-        rows.append(
-            (
-                "F1 on all shared rows, trained on embedded data: MiniLM vs TF-IDF+LR",
-                r["embedded_model_shared_f1"],
-                r["embedded_tfidf_shared_f1"],
+
+_TAGS = {
+    "computer-vision": "cv",
+    "natural-language-processing": "nlp",
+    "other": "other",
+    "mlops": "mlops",
+}
+
+
+def rows(results: dict) -> list[Row]:
+    """The README's rows of one of this module's results files (training, embedded_data or
+    training-cached), whichever figures it holds."""
+    r, found = results, []
+    when = conditions(r)
+    if "direct_loop_sps" in r:
+        found.append(
+            compare(
+                "training samples/s: project loop called directly vs a raw PyTorch loop (same "
+                f"batch size, tokenize + pad per batch; {r['throughput_dataset']}; "
+                f"`python -m benchmarks.training`{when})",
+                r["direct_loop_sps"],
+                r["raw_loop_sps"],
             )
         )
     if "pipeline_step_sps" in r:
-        rows.append(
-            (
-                "train_model step vs loop (direct), samples/s",
+        found.append(
+            compare(
+                "training samples/s: `train_model` inside the pipeline vs the same loop called "
+                "directly",
                 r["pipeline_step_sps"],
                 r["direct_loop_sps"],
             )
         )
-        rows.append(
-            (
-                "test F1: MiniLM pipeline vs TF-IDF+LR",
+    if "tfidf_logreg_test_f1" in r:
+        found.append(
+            compare(
+                "test weighted F1, Made-With-ML 20% split (seed 1234): MiniLM-L6 pipeline vs "
+                "TF-IDF + logistic regression",
                 r["cli_shared_test_f1"],
                 r["tfidf_logreg_test_f1"],
+                digits=3,
             )
         )
-        rows.append(
-            (
-                "run.py train wall s: cached vs uncached (shared)",
+    if "cli_shared_cached_wall_s" in r:
+        found.append(
+            compare(
+                "`python run.py train` wall s on Made-With-ML's dataset: cached rerun vs first "
+                f"run (`python -m benchmarks.training --cached-only`{when})",
                 r["cli_shared_cached_wall_s"],
                 r["cli_shared_wall_s"],
             )
         )
-    print("| measurement | ours | baseline | ratio |\n|---|---|---|---|")
-    for name, ours, base in rows:
-        print(f"| {name} | {ours:.3f} | {base:.3f} | {ours / base:.2f} |")
-    save_results("training", results)
+    if "cli_default_wall_s" in r:
+        size = f" ({r['embedded_rows']} rows)" if "embedded_rows" in r else ""
+        found.append(
+            Row(
+                f"`python run.py train` wall s on the embedded data{size}, first run "
+                f"(`python -m benchmarks.training --embedded-only`{when})",
+                f"{r['cli_default_wall_s']:.1f}",
+            )
+        )
+    if "embedded_model_shared_f1" in r:
+        per_class = ", ".join(
+            f"{_TAGS.get(tag, tag)} {f1:.3f}"
+            for tag, f1 in r["embedded_model_shared_f1_per_class"].items()
+        )
+        found.append(
+            compare(
+                "weighted F1 on every row of Made-With-ML's data (never seen), model of "
+                f"`python run.py train` on the embedded data alone ({r['embedded_rows']} rows; "
+                f"own test split {r['cli_default_test_f1']:.3f}) vs TF-IDF + logistic regression "
+                f"fitted on the same rows (per class: {per_class})",
+                r["embedded_model_shared_f1"],
+                r["embedded_tfidf_shared_f1"],
+                digits=3,
+            )
+        )
+    return found
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ A pinned set is a CSV (path or URL) or a registered ZenML artifact
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from uuid import UUID
 
 import pandas as pd
@@ -67,7 +69,7 @@ def training_fingerprint(version: ModelVersionResponse) -> str | None:
 
 
 def comparisons(
-    candidate: TextClassifier,
+    candidate: Callable[[], TextClassifier],
     candidate_report: EvaluationReport,
     test_set: pd.DataFrame,
     candidate_fingerprint: str | None,
@@ -83,7 +85,11 @@ def comparisons(
     When production holds the candidate's own classifier artifact (`candidate_artifact`: a
     cached rerun of the run that made production), it is the same model: its scores are the
     candidate's, and it is neither loaded nor scored again.
+
+    `candidate` loads the candidate's classifier: called at most once, and only when a set needs
+    it scored (a cached rerun that production already holds needs none).
     """
+    candidate = functools.cache(candidate)
     held = production.get_model_artifact(names.CLASSIFIER) if production else None
     same_model = held is not None and held.id == candidate_artifact
     incumbent = held.load() if held is not None and not same_model else None
@@ -91,7 +97,7 @@ def comparisons(
     def compare(
         name: str, frame: pd.DataFrame, report: EvaluationReport | None = None
     ) -> Comparison:
-        ours = report if report is not None else evaluate(candidate, frame)
+        ours = report if report is not None else evaluate(candidate(), frame)
         theirs = ours if same_model else None if incumbent is None else evaluate(incumbent, frame)
         return Comparison(name, ours, theirs, len(frame))
 

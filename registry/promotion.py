@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -29,7 +30,7 @@ from tagger.promotion import PRODUCTION, Decision, OnlineEvidence, decide
 
 def judge(
     model_name: str,
-    candidate: TextClassifier,
+    candidate: Callable[[], TextClassifier],
     candidate_report: EvaluationReport,
     test_set: pd.DataFrame,
     fingerprint: str | None,
@@ -39,7 +40,8 @@ def judge(
     online: OnlineEvidence | None = None,
 ) -> tuple[Decision, ModelVersionResponse | None]:
     """Score the candidate and today's production version on every relevant set and decide
-    (`candidate_artifact`, the candidate's classifier artifact: see `comparisons`; `online`, what
+    (`candidate` loads the candidate's classifier, only if a set needs it scored;
+    `candidate_artifact`, the candidate's classifier artifact: see `comparisons`; `online`, what
     both did with served traffic, for the version production is now)."""
     production = current(model_name, PRODUCTION)
     sets, note = comparisons(
@@ -141,7 +143,7 @@ def promote_by_hand(
         behavior = version.get_artifact(names.BEHAVIOR_REPORT)
         decision, production = judge(
             model_name,
-            candidate,
+            lambda: candidate,
             evaluate(candidate, test_set),
             test_set,
             training_fingerprint(version),

@@ -5,7 +5,8 @@ no pickle), and with the onnx backend its ONNX export beside it; the model's `ba
 says which one serves. A Bento pins the models of its rollout plan (`serving.rollout`): production,
 and for a shadow or canary rollout the candidate too. Every /predict answer names the version that
 answered in its `x-model-version` header; in a shadow rollout the candidate's answer is recorded
-beside production's (`answered_by`, `agrees`), never returned.
+beside production's (`answered_by`, `agrees`), never returned. The classifiers run in the API's
+own process: `serving.batching.MicroBatcher` merges concurrent requests into one forward pass.
 
     POST /predict   {"title": "...", "description": "..."}   or   {"projects": [{...}, ...]}
                     optional "threshold": below it the answer is "other"
@@ -38,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from starlette.responses import JSONResponse
 
 from serving import bentoml_internals, rollout
+from serving.batching import MicroBatcher
 from serving.contract import ErrorBody, RequestContract
 from serving.records import (
     FEEDBACK,
@@ -58,14 +60,17 @@ logger = logging.getLogger("bentoml.tagger.rollout")
 MODEL_NAME = "project-tagger"
 MODEL_CARD_FILE = "model_card.md"
 MAX_ITEMS = 64
-# BentoML's batcher refuses requests (503) it expects to finish later than this: on 2 CPU cores a
-# batch of 64 takes a few hundred ms, so the bound is set well above what a queue of them needs.
-MAX_LATENCY_MS = 5000
 REQUEST_ID_HEADER = "x-request-id"
 # a caller's request id is kept when it is this safe; otherwise the service makes one
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # request ids answered recently, for /feedback without reading the files
 RECENT_REQUESTS = 100_000
+# One API process per CPU (BentoML counts the container's CPU limit), each running its forward
+# passes on one thread: one process's event loop could not parse requests as fast as the model
+# answered them (README, Serving). BentoML's own setting overrides the count:
+# BENTOML_CONFIG_OPTIONS="services.project_tagger.workers=1".
+WORKERS = "cpu_count"
+MODEL_THREADS = 1
 
 
 # numbers only: "0.5" and true are refused, not coerced
@@ -157,10 +162,14 @@ def _backend(model: Any) -> str:
     return model.info.metadata.get("backend", "torch")
 
 
-@bentoml.service(name="tagger_model", workers=1, traffic={"timeout": 30})
-class TaggerModel:
-    """The classifiers behind the API, production's and in a rollout the candidate's: concurrent
-    requests to one of them are merged into one forward pass."""
+@bentoml.service(
+    name="project_tagger",
+    workers=WORKERS,
+    traffic={"timeout": 30, "max_concurrency": 256},
+)
+class TaggerService:
+    """The HTTP API and the classifiers behind it, production's and in a rollout the candidate's,
+    in one process: concurrent requests to one classifier are merged into one forward pass."""
 
     model = bentoml.models.BentoModel(PLAN.production)
     if PLAN.candidate is not None:
@@ -168,25 +177,26 @@ class TaggerModel:
 
     def __init__(self) -> None:
         self.backend = _backend(self.model)
-        self.classifier = load_classifier(self.model.path, self.backend)
-        self.candidate_classifier = None
+        self.classifier = load_classifier(self.model.path, self.backend, MODEL_THREADS)
+        self.classify = MicroBatcher(self.classifier.predict_proba, MAX_ITEMS)
+        self.classify_candidate: MicroBatcher | None = None
+        self.candidate_version = None
         if PLAN.candidate is not None:
-            self.candidate_classifier = load_classifier(
-                self.candidate.path, _backend(self.candidate)
+            candidate = load_classifier(
+                self.candidate.path, _backend(self.candidate), MODEL_THREADS
             )
+            self.classify_candidate = MicroBatcher(candidate.predict_proba, MAX_ITEMS)
+            self.candidate_version = self.candidate.info.labels.get("zenml_version")
+        self.info = self._describe()
+        self.version = self.info.get("zenml_model_version")
+        self.recording = Recording.from_env()
+        # the host's name keeps replicas that share a records volume out of each other's files
+        writer = f"api-{socket.gethostname()}-{bentoml.server_context.worker_index or 0}"
+        self.recorder = Recorder(self.recording, writer)
+        self.recent: OrderedDict[str, list[str]] = OrderedDict()
+        self._shadows: set[asyncio.Task] = set()
 
-    @bentoml.api(batchable=True, max_batch_size=MAX_ITEMS, max_latency_ms=MAX_LATENCY_MS)
-    def classify(self, texts: list[str]) -> list[list[float]]:
-        return self.classifier.predict_proba(texts, batch_size=MAX_ITEMS).tolist()
-
-    @bentoml.api(batchable=True, max_batch_size=MAX_ITEMS, max_latency_ms=MAX_LATENCY_MS)
-    def classify_candidate(self, texts: list[str]) -> list[list[float]]:
-        if self.candidate_classifier is None:
-            raise ValueError("this Bento serves no candidate")
-        return self.candidate_classifier.predict_proba(texts, batch_size=MAX_ITEMS).tolist()
-
-    @bentoml.api
-    def describe(self) -> dict[str, Any]:
+    def _describe(self) -> dict[str, Any]:
         return {
             "model": self.model.tag.name,
             "version": self.model.tag.version,
@@ -199,33 +209,13 @@ class TaggerModel:
                 "strategy": PLAN.strategy,
                 "fraction": PLAN.fraction if PLAN.strategy == "canary" else None,
                 "candidate_model": str(self.candidate.tag) if PLAN.candidate else None,
-                "candidate_zenml_version": self.candidate.info.labels.get("zenml_version")
-                if PLAN.candidate
-                else None,
+                "candidate_zenml_version": self.candidate_version,
             },
         }
 
     def _model_card(self) -> str | None:
         card = Path(self.model.path) / MODEL_CARD_FILE
         return card.read_text() if card.exists() else None
-
-
-@bentoml.service(name="project_tagger", workers=1, traffic={"timeout": 30, "max_concurrency": 256})
-class TaggerService:
-    """The HTTP API: validates input, asks the model service, applies the threshold."""
-
-    tagger = bentoml.depends(TaggerModel)
-
-    def __init__(self) -> None:
-        self.info = self.tagger.describe()
-        self.recording = Recording.from_env()
-        # the host's name keeps replicas that share a records volume out of each other's files
-        writer = f"api-{socket.gethostname()}-{bentoml.server_context.worker_index or 0}"
-        self.recorder = Recorder(self.recording, writer)
-        self.recent: OrderedDict[str, list[str]] = OrderedDict()
-        self.version = self.info.get("zenml_model_version")
-        self.candidate_version = self.info["rollout"]["candidate_zenml_version"]
-        self._shadows: set[asyncio.Task] = set()
 
     @bentoml.api(input_spec=PredictRequest)
     async def predict(
@@ -238,12 +228,9 @@ class TaggerService:
         texts = [join_text(p.title, p.description) for p in projects]
         # a canary's key: the caller's request id, else the texts (a repeated request, same version)
         if rollout.candidate_answers(PLAN, request_id if given == request_id else "\n".join(texts)):
-            version, rows = (
-                self.candidate_version,
-                await self.tagger.to_async.classify_candidate(texts),
-            )
+            version, rows = self.candidate_version, await self._candidate(texts)
         else:
-            version, rows = self.version, await self.tagger.to_async.classify(texts)
+            version, rows = self.version, await self.classify(texts)
         answers = [to_prediction(self.info["labels"], row, threshold) for row in rows]
         ctx.response.headers[rollout.VERSION_HEADER] = version or ""
         self._record(
@@ -255,6 +242,11 @@ class TaggerService:
             shadow.add_done_callback(self._shadows.discard)
         return answers
 
+    async def _candidate(self, texts: list[str]) -> Any:
+        if self.classify_candidate is None:
+            raise ValueError("this Bento serves no candidate")
+        return await self.classify_candidate(texts)
+
     async def _shadow(
         self, request_id: str, projects: list[Project], threshold: float, given: list[Prediction]
     ) -> None:
@@ -262,7 +254,7 @@ class TaggerService:
         started = time.perf_counter()
         texts = [join_text(p.title, p.description) for p in projects]
         try:
-            rows = await self.tagger.to_async.classify_candidate(texts)
+            rows = await self._candidate(texts)
         except Exception as exc:  # noqa: BLE001 - the caller has its answer; this is a record
             logger.warning("shadow scoring of request %s failed: %s", request_id, exc)
             return
@@ -282,10 +274,7 @@ class TaggerService:
         labels = self.info["labels"]
         if tag not in labels:
             return _error(400, "invalid request", f"tag: {tag!r} is not one of {labels}")
-        answered = self.recent.get(request_id)
-        if answered is None:
-            records = await asyncio.to_thread(find_prediction, self.recording.directory, request_id)
-            answered = [r.tag for r in sorted(records, key=lambda r: r.item)] or None
+        answered = self.recent.get(request_id) or await self._recorded_tags(request_id)
         if answered is None:
             return _error(404, "not found", f"no recorded answer with request_id {request_id!r}")
         if item >= len(answered):
@@ -297,6 +286,17 @@ class TaggerService:
         record = FeedbackRecord(request_id=request_id, item=item, tag=tag, time=now())
         self.recorder.write(FEEDBACK, [record])
         return FeedbackAnswer(request_id=request_id, item=item, tag=tag, predicted=answered[item])
+
+    async def _recorded_tags(self, request_id: str) -> list[str] | None:
+        """The tags answered to a request another worker served (or a server before a restart),
+        from the record files. Its record may still be in that worker's writer queue, so a miss
+        is looked up once more."""
+        for wait_s in (0.0, 0.2):
+            await asyncio.sleep(wait_s)
+            records = await asyncio.to_thread(find_prediction, self.recording.directory, request_id)
+            if records:
+                return [r.tag for r in sorted(records, key=lambda r: r.item)]
+        return None
 
     @bentoml.api(route="/metadata")
     def metadata(self) -> dict[str, Any]:
@@ -350,11 +350,12 @@ def _error(status: int, error: str, detail: str) -> Any:
     return JSONResponse(ErrorBody(error=error, detail=detail).model_dump(), status_code=status)
 
 
-bentoml_internals.require_bentoml_1_3()
+bentoml_internals.require_known_bentoml()
 TaggerService.add_asgi_middleware(
     RequestContract,
     documented_bodies={"predict": PREDICT_BODY, "feedback": TypeAdapter(FeedbackRequest)},
     documented_answers={"feedback": {"404": "no answer was recorded with this request id"}},
     **bentoml_internals.contract_options(TaggerService),
 )
+bentoml_internals.answer_as_json(TaggerService)
 bentoml_internals.gate_methods(TaggerService)

@@ -99,11 +99,16 @@ class ServedBento:
 
 @contextmanager
 def serve_bento(
-    tag: str, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    tag: str,
+    log: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    python: Path | None = None,
 ) -> Iterator[ServedBento]:
-    """`bentoml serve TAG` on a free port, ready (`/readyz`) until the block ends."""
+    """`bentoml serve TAG` on a free port, ready (`/readyz`) until the block ends; `python`: the
+    interpreter of another environment whose `bentoml` serves it (default: this one's)."""
     port = free_port()
-    bentoml = Path(sys.executable).with_name("bentoml")
+    bentoml = Path(python or sys.executable).with_name("bentoml")
     command = [str(bentoml), "serve", tag, "--port", str(port), "--host", "127.0.0.1"]
     url = f"http://127.0.0.1:{port}"
     env = os.environ.copy() if env is None else env

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import pandas as pd
 from zenml import get_step_context, step
+from zenml.artifacts.unmaterialized_artifact import UnmaterializedArtifact
 from zenml.client import Client
 from zenml.logger import get_logger
 
@@ -20,7 +21,6 @@ from tagger.behavior import BehaviorReport
 from tagger.config import PromotionPolicy
 from tagger.data import fingerprint
 from tagger.evaluation import EvaluationReport
-from tagger.model import TextClassifier
 from tagger.model_card import ModelCard
 
 logger = get_logger(__name__)
@@ -31,7 +31,7 @@ logger = get_logger(__name__)
     output_materializers={names.PROMOTION_REPORT: PromotionReportMaterializer},
 )
 def promote_model(
-    classifier: TextClassifier,
+    classifier: UnmaterializedArtifact,
     evaluation_report: EvaluationReport,
     behavior_report: BehaviorReport,
     dataset: pd.DataFrame,
@@ -43,6 +43,9 @@ def promote_model(
 ]:
     """Never cached: the answer depends on which version is in production right now.
 
+    The classifier is loaded only when a comparison needs it scored: a cached rerun of the run
+    that made production compares the model with itself, and loading it cost seconds.
+
     The report shows the decision and the versions table on the run's page, where the
     open-source dashboard can open it.
     """
@@ -50,13 +53,13 @@ def promote_model(
     model = context.model
     decision, production = judge(
         model.name,
-        classifier,
+        classifier.load,
         evaluation_report,
         test_set,
         fingerprint(dataset),
         policy,
         behavior_report,
-        candidate_artifact=context.inputs["classifier"][0].id,
+        candidate_artifact=classifier.id,
     )
     logger.info("promotion: %s (%s)", decision.stage, decision.reason)
     for line in decision.table():

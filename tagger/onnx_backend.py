@@ -211,12 +211,22 @@ def export_checked(
     return parity
 
 
-def load_classifier(directory: str | Path, backend: Backend) -> Classifier:
-    """The bundle in `directory` on the chosen backend (onnx needs the exported file there)."""
+def load_classifier(
+    directory: str | Path, backend: Backend, threads: int | None = None
+) -> Classifier:
+    """The bundle in `directory` on the chosen backend (onnx needs the exported file there).
+
+    `threads`: the threads of one forward pass (None: the runtime's default, every core). For
+    torch that is the process's setting, so it is changed for the whole process.
+    """
     if backend == "torch":
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         return TextClassifier.load(directory)
     if backend == "onnx":
-        return OnnxClassifier.load(directory)
+        return OnnxClassifier.load(directory, threads=threads)
     raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
 
 

@@ -261,7 +261,7 @@ def _version(
 def _judge(model_name, version, test_set, trained_on="A", policy=POLICY):
     classifier = version.get_model_artifact("classifier").load()
     report = evaluate(classifier, test_set)
-    return judge(model_name, classifier, report, test_set, trained_on, policy)
+    return judge(model_name, lambda: classifier, report, test_set, trained_on, policy)
 
 
 def _aliases(model_name: str) -> dict[str, int]:

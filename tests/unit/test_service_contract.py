@@ -71,6 +71,8 @@ def test_validation_errors_read_as_one_line():
 
 
 def test_another_bentoml_version_is_refused(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(bentoml_internals.bentoml, "__version__", "1.4.0")
-    with pytest.raises(RuntimeError, match=r"written for BentoML 1\.3\.x, found 1\.4\.0"):
-        bentoml_internals.require_bentoml_1_3()
+    monkeypatch.setattr(bentoml_internals.bentoml, "__version__", "1.5.0")
+    with pytest.raises(
+        RuntimeError, match=r"written for BentoML 1\.3\.x and 1\.4\.x, found 1\.5\.0"
+    ):
+        bentoml_internals.require_known_bentoml()
