@@ -12,7 +12,6 @@ from zenml.enums import ArtifactType
 from project import names
 from steps.metadata import record_on_output
 from tagger.config import Scaling, TrainConfig
-from tagger.distributed import train_on_frames
 from tagger.model import TextClassifier
 
 
@@ -30,6 +29,9 @@ def train_model(
     TextClassifier, ArtifactConfig(name=names.CLASSIFIER, artifact_type=ArtifactType.MODEL)
 ]:
     """Fine-tune the classifier, on Ray Train workers when `scaling` asks for them."""
+    # torch and transformers load here, when the step runs: a cached run only defines the step
+    from tagger.distributed import train_on_frames
+
     recipe = params.model_dump(mode="json")
     mlflow.log_params(recipe | {"num_workers": scaling.num_workers})
     result = train_on_frames(params, train_set, val_set, scaling, on_epoch_end=_log_epoch)

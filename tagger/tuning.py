@@ -15,7 +15,6 @@ from typing import Any
 import pandas as pd
 
 from tagger.config import TrainConfig, TuneConfig
-from tagger.training import train
 
 
 @dataclass
@@ -39,6 +38,8 @@ def _search_space(space: dict[str, dict[str, list]]) -> dict[str, Any]:
 
 def _trial(trial_params: dict[str, Any], base: dict[str, Any], data: tuple) -> None:
     from ray import tune
+
+    from tagger.training import train  # torch: in the trial's process, not in every importer
 
     config = TrainConfig.model_validate({**base, **trial_params})
     train(
