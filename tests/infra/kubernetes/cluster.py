@@ -555,7 +555,8 @@ class FakeKubelet:
             f"mount --rbind /proc {root}/proc",
         ]
         for path in hidden_paths():
-            if path.is_dir() and path != Path("/tmp") and path != Path("/root"):
+            # what lies under a fresh directory (a checkout in /tmp, say) is hidden already
+            if path.is_dir() and not any(path.is_relative_to(f"/{name}") for name in fresh):
                 lines.append(f"mount -t tmpfs hidden {root}{q(str(path))}")
         # the image's packages and files, and the API server's address (see the module)
         keep = [Path(sys.prefix), Path(sys.base_prefix), *image.paths, self.kubeconfig]
