@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.table import Cells, markdown
 from project.paths import PROJECT_ROOT, SHARED_DATASET
 
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
@@ -42,13 +43,23 @@ DEFAULT_FOLDS = 5
 
 @dataclass(frozen=True)
 class Candidate:
-    """A recipe to measure: `TrainConfig` fields that differ from the default, and the
-    validation fraction (of the whole dataset) split off the training folds."""
+    """A recipe to measure: `TrainConfig` fields that differ from the default, the validation
+    fraction (of the whole dataset) split off the training folds, and how its trainings are
+    combined into one model: a seed ensemble averages the probabilities of `members` trainings
+    (seeds S, S + 1000, ...), a hybrid mixes in `tfidf_weight` of TF-IDF + LR's probabilities.
+    `trains` names the candidate whose trainings it reuses (same recipe, same rows)."""
 
     name: str
     description: str
     params: dict = field(default_factory=dict)
     val_size: float = 0.1
+    members: int = 1
+    tfidf_weight: float = 0.0
+    trains: str | None = None
+
+    @property
+    def recipe_name(self) -> str:
+        return self.trains or self.name
 
 
 CANDIDATES: dict[str, Candidate] = {
@@ -64,6 +75,29 @@ CANDIDATES: dict[str, Candidate] = {
             "epochs_12_patience_5",
             "more epochs with more patience (12 epochs, patience 5)",
             params={"epochs": 12, "patience": 5},
+        ),
+        Candidate(
+            "ema_0.99",
+            "weights averaged over optimizer steps (EMA, decay 0.99) are validated and kept",
+            params={"ema_decay": 0.99},
+        ),
+        Candidate(
+            "hybrid_tfidf_0.3",
+            "the baseline's probabilities mixed 0.7 / 0.3 with TF-IDF + LR's (same trainings)",
+            tfidf_weight=0.3,
+            trains="baseline",
+        ),
+        Candidate(
+            "hybrid_tfidf_0.5",
+            "the baseline's probabilities mixed 0.5 / 0.5 with TF-IDF + LR's (same trainings)",
+            tfidf_weight=0.5,
+            trains="baseline",
+        ),
+        Candidate(
+            "seed_ensemble_3",
+            "probabilities of 3 baseline trainings with different seeds averaged (3x the cost)",
+            members=3,
+            trains="baseline",
         ),
     )
 }
@@ -120,43 +154,49 @@ def train_fold(
     folds: int,
     cache_dir: Path = CACHE_DIR,
     base_model: str | None = None,
-) -> dict:
-    """One training and its test-fold predictions, from the cache when the same recipe already
-    ran on the same rows."""
+    member: int = 0,
+    cached_only: bool = False,
+) -> dict | None:
+    """One training and its test-fold probabilities, from the cache when the same recipe already
+    ran on the same rows (None when it did not and `cached_only`). Member k of a seed ensemble
+    trains with seed `seed + 1000 k` on the folds of `seed`."""
     from tagger.config import TrainConfig
 
     overrides = {"base_model": base_model} if base_model else {}
-    config = TrainConfig(**{**candidate.params, **overrides, "seed": seed})
+    config = TrainConfig(**{**candidate.params, **overrides, "seed": seed + 1000 * member})
     recipe = config.model_dump(mode="json")
     rest, test = fold_indices(df["tag"], folds, seed)[fold]
     train, val = split_validation(df, rest, candidate.val_size, seed)
     key = _cache_key(recipe, candidate.val_size, train, val)
-    path = cache_dir / candidate.name / f"seed{seed}-fold{fold}of{folds}.json"
+    suffix = f"-member{member}" if member else ""
+    path = cache_dir / candidate.recipe_name / f"seed{seed}-fold{fold}of{folds}{suffix}.json"
     if path.exists():
         cached = json.loads(path.read_text())
         if cached["key"] == key:
             return cached
-        print(f"  {path.name}: recipe or rows changed since it was cached; training again")
+        if not cached_only:
+            print(f"  {path.name}: recipe or rows changed since it was cached; training again")
+    if cached_only:
+        return None
 
     from tagger.distributed import train_on_frames
-    from tagger.evaluation import score_predictions
 
     started = time.perf_counter()
     result = train_on_frames(config, df.iloc[train], df.iloc[val])
     train_seconds = time.perf_counter() - started
-    test_df = df.iloc[test]
-    predictions = result.classifier.predict(_texts(test_df))
+    probabilities = result.classifier.predict_proba(_texts(df.iloc[test]))
     entry = {
         "key": key,
-        "candidate": candidate.name,
+        "candidate": candidate.recipe_name,
         "seed": seed,
+        "member": member,
         "fold": fold,
         "folds": folds,
         "recipe": recipe,
         "val_size": candidate.val_size,
+        "labels": list(result.classifier.labels),
         "test_rows": test.tolist(),
-        "predictions": predictions,
-        "test_f1": score_predictions(test_df, predictions, config.labels).overall.f1,
+        "probabilities": np.round(probabilities, 6).tolist(),
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
         "train_seconds": train_seconds,
@@ -167,24 +207,74 @@ def train_fold(
     return entry
 
 
+def fold_result(
+    candidate: Candidate,
+    df: pd.DataFrame,
+    seed: int,
+    fold: int,
+    folds: int,
+    cache_dir: Path = CACHE_DIR,
+    base_model: str | None = None,
+    cached_only: bool = False,
+) -> dict | None:
+    """The candidate's model on one test fold: its trainings' probabilities averaged, TF-IDF's
+    mixed in, the tag with the highest probability predicted. None when `cached_only` and a
+    training is not cached."""
+    from tagger.data import LABELS
+    from tagger.evaluation import score_predictions
+
+    members = []
+    for member in range(candidate.members):
+        entry = train_fold(
+            candidate, df, seed, fold, folds, cache_dir, base_model, member, cached_only
+        )
+        if entry is None:
+            return None
+        members.append(entry)
+    labels = members[0]["labels"]
+    probabilities = np.mean([m["probabilities"] for m in members], axis=0)
+    test = np.asarray(members[0]["test_rows"])
+    if candidate.tfidf_weight:
+        rest = np.setdiff1d(np.arange(len(df)), test)
+        tfidf = tfidf_probabilities(df, rest, test)[:, [LABELS.index(lab) for lab in labels]]
+        probabilities = (1 - candidate.tfidf_weight) * probabilities
+        probabilities += candidate.tfidf_weight * tfidf
+    predictions = [labels[i] for i in probabilities.argmax(axis=1)]
+    return {
+        "seed": seed,
+        "fold": fold,
+        "test_rows": test.tolist(),
+        "predictions": predictions,
+        "test_f1": score_predictions(df.iloc[test], predictions, labels, resamples=0).overall.f1,
+        "best_epoch": statistics.fmean(m["best_epoch"] for m in members),
+        "train_seconds": sum(m["train_seconds"] for m in members),
+        "device": members[0].get("device", "not recorded"),
+    }
+
+
 def _texts(df: pd.DataFrame) -> list[str]:
     from tagger.data import texts_of
 
     return texts_of(df)
 
 
-def tfidf_predictions(df: pd.DataFrame, rest: np.ndarray, test: np.ndarray) -> list[str]:
-    """The floor: fitted on every training-fold row (it needs no validation set)."""
+def tfidf_probabilities(df: pd.DataFrame, rest: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """The floor, and a hybrid's second model: fitted on every training-fold row (it needs no
+    validation set); columns in `LABELS` order."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
+
+    from tagger.data import LABELS
 
     baseline = make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
         LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced"),
     )
     baseline.fit(_texts(df.iloc[rest]), df["tag"].iloc[rest])
-    return list(baseline.predict(_texts(df.iloc[test])))
+    probabilities = baseline.predict_proba(_texts(df.iloc[test]))
+    classes = list(baseline.classes_)
+    return probabilities[:, [classes.index(label) for label in LABELS]]
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -270,7 +360,7 @@ def tfidf_summary(df: pd.DataFrame, seeds: list[int], folds: int) -> dict:
     for seed in seeds:
         predictions = np.empty(len(df), dtype=object)
         for rest, test in fold_indices(df["tag"], folds, seed):
-            predictions[test] = tfidf_predictions(df, rest, test)
+            predictions[test] = [LABELS[i] for i in tfidf_probabilities(df, rest, test).argmax(1)]
         report = score_predictions(df, list(predictions), LABELS)
         per_seed[str(seed)] = {
             "f1": report.overall.f1,
@@ -286,8 +376,26 @@ def tfidf_summary(df: pd.DataFrame, seeds: list[int], folds: int) -> dict:
     }
 
 
+def cached_results(
+    candidate: Candidate, df: pd.DataFrame, folds: int, cache_dir: Path, base_model: str | None
+) -> dict[int, list[dict]]:
+    """The candidate's fold results that its cached trainings make up, by seed."""
+    seeds = {
+        int(path.name.split("-")[0].removeprefix("seed"))
+        for path in (cache_dir / candidate.recipe_name).glob(f"seed*-fold*of{folds}.json")
+    }
+    runs: dict[int, list[dict]] = {}
+    for seed in sorted(seeds):
+        for fold in range(folds):
+            result = fold_result(candidate, df, seed, fold, folds, cache_dir, base_model, True)
+            if result is not None:
+                runs.setdefault(seed, []).append(result)
+    return runs
+
+
 def load_cached(cache_dir: Path, candidate: str, folds: int) -> dict[int, list[dict]]:
-    """Every cached training of a candidate with this many folds, by seed."""
+    """Every cached training of a retired candidate (scored predictions, one training per
+    fold) with this many folds, by seed."""
     runs: dict[int, list[dict]] = {}
     for path in sorted((cache_dir / candidate).glob(f"seed*-fold*of{folds}.json")):
         entry = json.loads(path.read_text())
@@ -295,13 +403,16 @@ def load_cached(cache_dir: Path, candidate: str, folds: int) -> dict[int, list[d
     return runs
 
 
-def table(results: dict) -> str:
+HEADER = (
+    "| recipe | seeds x folds | F1 mean | F1 min | F1 max | vs baseline, points (seeds better)"
+    " | fold F1 min-max | mlops F1 mean (min-max) | other F1 mean | s / model | best epoch |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def rows(results: dict) -> list[Cells]:
     """The README's table: weighted F1 of out-of-fold predictions, over seeds."""
-    rows = [
-        "| recipe | seeds x folds | F1 mean | F1 min | F1 max | vs baseline, points (seeds better)"
-        " | fold F1 min-max | mlops F1 mean (min-max) | other F1 mean | s / training | best epoch |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    found = []
     for name, summary in results["candidates"].items():
         if "f1" not in summary:
             continue
@@ -312,24 +423,44 @@ def table(results: dict) -> str:
             versus = (
                 f"{paired['mean'] * 100:+.2f} ({paired['seeds_better']}/{len(paired['seeds'])})"
             )
-        rows.append(
-            f"| {name} | {len(summary['seeds_complete'])} x {results['folds']}"
-            f" | {f1['mean']:.4f} | {f1['min']:.4f} | {f1['max']:.4f} | {versus}"
-            f" | {summary['fold_f1']['min']:.3f}-{summary['fold_f1']['max']:.3f}"
-            f" | {mlops['mean']:.3f} ({mlops['min']:.3f}-{mlops['max']:.3f})"
-            f" | {summary['f1_per_class']['other']['mean']:.3f}"
-            f" | {summary['train_seconds_mean']:.0f} | {summary['best_epoch_mean']:.1f} |"
+        found.append(
+            Cells(
+                (
+                    name,
+                    f"{len(summary['seeds_complete'])} x {results['folds']}",
+                    f"{f1['mean']:.4f}",
+                    f"{f1['min']:.4f}",
+                    f"{f1['max']:.4f}",
+                    versus,
+                    f"{summary['fold_f1']['min']:.3f}-{summary['fold_f1']['max']:.3f}",
+                    f"{mlops['mean']:.3f} ({mlops['min']:.3f}-{mlops['max']:.3f})",
+                    f"{summary['f1_per_class']['other']['mean']:.3f}",
+                    f"{summary['train_seconds_mean']:.0f}",
+                    f"{summary['best_epoch_mean']:.1f}",
+                )
+            )
         )
     tfidf = results.get("tfidf_logreg")
     if tfidf:
         f1, mlops = tfidf["f1"], tfidf["f1_per_class"]["mlops"]
-        rows.append(
-            f"| TF-IDF + LR (floor) | {len(tfidf['per_seed'])} x {results['folds']}"
-            f" | {f1['mean']:.4f} | {f1['min']:.4f} | {f1['max']:.4f} | - | -"
-            f" | {mlops['mean']:.3f} ({mlops['min']:.3f}-{mlops['max']:.3f})"
-            f" | {tfidf['f1_per_class']['other']['mean']:.3f} | <1 | - |"
+        found.append(
+            Cells(
+                (
+                    "TF-IDF + LR (floor)",
+                    f"{len(tfidf['per_seed'])} x {results['folds']}",
+                    f"{f1['mean']:.4f}",
+                    f"{f1['min']:.4f}",
+                    f"{f1['max']:.4f}",
+                    "-",
+                    "-",
+                    f"{mlops['mean']:.3f} ({mlops['min']:.3f}-{mlops['max']:.3f})",
+                    f"{tfidf['f1_per_class']['other']['mean']:.3f}",
+                    "<1",
+                    "-",
+                )
+            )
         )
-    return "\n".join(rows)
+    return found
 
 
 def machine() -> dict:
@@ -383,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.candidates:
                 for fold in range(args.folds):
                     started = time.perf_counter()
-                    entry = train_fold(
+                    result = fold_result(
                         CANDIDATES[name],
                         df,
                         seed,
@@ -395,8 +526,8 @@ def main(argv: list[str] | None = None) -> int:
                     took = time.perf_counter() - started
                     print(
                         f"{name} seed {seed} fold {fold + 1}/{args.folds}:"
-                        f" test F1 {entry['test_f1']:.4f}, best epoch {entry['best_epoch']}"
-                        f" ({'cached' if took < 1 else f'{took:.0f} s'})",
+                        f" test F1 {result['test_f1']:.4f}, best epoch {result['best_epoch']:.1f}"
+                        f" ({'cached' if took < 5 else f'{took:.0f} s'})",
                         flush=True,
                     )
 
@@ -410,25 +541,38 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.cache_dir
     measured = sorted(p.name for p in cache.glob("*") if p.is_dir()) if cache.exists() else []
     all_seeds: set[int] = set()
-    for name in measured:
-        runs = load_cached(cache, name, args.folds)
+    for name in [*CANDIDATES, *(n for n in measured if n not in CANDIDATES)]:
+        candidate = CANDIDATES.get(name)
+        if candidate:
+            runs = cached_results(candidate, df, args.folds, cache, args.base_model)
+        else:
+            runs = load_cached(cache, name, args.folds)
         if not runs:
             continue
         all_seeds |= set(runs)
         summary = summarise(df, runs, args.folds)
-        candidate = CANDIDATES.get(name)
-        summary["description"] = candidate.description if candidate else RETIRED.get(name, "")
-        summary["params"] = (
-            candidate.params if candidate else changed_settings(runs[min(runs)][0]["recipe"])
-        )
-        summary["val_size"] = candidate.val_size if candidate else runs[min(runs)][0]["val_size"]
+        if candidate:
+            summary.update(
+                description=candidate.description,
+                params=candidate.params,
+                val_size=candidate.val_size,
+                members=candidate.members,
+                tfidf_weight=candidate.tfidf_weight,
+            )
+        else:
+            first = runs[min(runs)][0]
+            summary.update(
+                description=RETIRED.get(name, ""),
+                params=changed_settings(first["recipe"]),
+                val_size=first["val_size"],
+            )
         results["candidates"][name] = summary
     reference = results["candidates"].get("baseline")
     for summary in results["candidates"].values():
         if reference and "f1" in reference and "f1" in summary:
             summary["vs_baseline"] = paired_with(summary, reference)
     results["tfidf_logreg"] = tfidf_summary(df, sorted(all_seeds), args.folds)
-    print(table(results))
+    print(markdown(rows(results), HEADER))
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results: {args.results}")

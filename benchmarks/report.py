@@ -28,6 +28,7 @@ from benchmarks import (
     monitoring,
     onnx,
     promotion,
+    quality,
     ray_cluster,
     rollout,
     serving,
@@ -177,6 +178,31 @@ TABLES = (
                 "monitoring.json",
                 "drift alarm rates, the monitoring pipeline's cost, recording's cost",
                 "python -m benchmarks.monitoring",
+            ),
+        ),
+    ),
+    Table(
+        "quality table",
+        quality.HEADER,
+        (
+            Source(
+                quality.rows,
+                "quality.json",
+                "recipes cross-validated over seeds, on the GPU",
+                "python -m benchmarks.quality",
+            ),
+        ),
+    ),
+    Table(
+        "quality table on this CPU",
+        quality.HEADER,
+        (
+            Source(
+                quality.rows,
+                "quality-cpu.json",
+                "recipes cross-validated over seeds, on the 2-core CPU",
+                "python -m benchmarks.quality --cache-dir benchmarks/results/quality-cpu"
+                " --results benchmarks/results/quality-cpu.json",
             ),
         ),
     ),

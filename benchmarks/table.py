@@ -26,6 +26,16 @@ class Row:
         return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
 
 
+@dataclass(frozen=True)
+class Cells:
+    """A row of a table with a header of its own."""
+
+    cells: tuple[str, ...]
+
+    def markdown(self) -> str:
+        return "| " + " | ".join(self.cells) + " |"
+
+
 def compare(
     measurement: str, ours: float, baseline: float, digits: int = 1, ratio_digits: int = 2
 ) -> Row:
@@ -54,7 +64,7 @@ def conditions(results: dict) -> str:
     return ""
 
 
-def markdown(rows: Iterable[Row], header: str = HEADER) -> str:
+def markdown(rows: Iterable[Row | Cells], header: str = HEADER) -> str:
     return "\n".join([header, *(row.markdown() for row in rows)])
 
 

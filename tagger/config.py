@@ -70,6 +70,7 @@ class TrainConfig(Settings):
     dropout: float | None = Field(None, ge=0, lt=1)
     grad_clip: float = Field(1.0, gt=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    ema_decay: float | None = Field(None, gt=0, lt=1)
     seed: int = 1234
 
     @field_validator("labels")

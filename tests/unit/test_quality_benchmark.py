@@ -28,13 +28,11 @@ def _run(tmp_path: Path, tiny_model_dir: Path, *extra: str) -> dict:
         "2",
         "--seeds",
         "3",
-        "--candidates",
-        "baseline",
         "--cache-dir",
         str(tmp_path / "cache"),
         "--results",
         str(results),
-        *extra,
+        *(extra or ("--candidates", "baseline")),
     ]
     assert quality.main(argv) == 0
     return json.loads(results.read_text())
@@ -74,3 +72,36 @@ def test_validation_rows_come_out_of_the_training_folds_only() -> None:
     assert sorted([*train, *val]) == sorted(rest)
     shares = pd.Series(df["tag"].to_numpy()[val]).value_counts(normalize=True)
     assert (shares - df["tag"].value_counts(normalize=True)).abs().max() < 0.05
+
+
+def test_ensembles_and_hybrids_reuse_the_baselines_trainings(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    results = _run(
+        tmp_path,
+        tiny_model_dir,
+        "--candidates",
+        "baseline",
+        "seed_ensemble_3",
+        "hybrid_tfidf_0.5",
+        "ema_0.99",
+    )
+    candidates = results["candidates"]
+    baseline_dir = tmp_path / "cache" / "baseline"
+    # two folds: one training each for the baseline, two more members each for the ensemble
+    assert len(list(baseline_dir.glob("seed3-fold*of2.json"))) == 2
+    assert len(list(baseline_dir.glob("seed3-fold*of2-member*.json"))) == 4
+    assert not (tmp_path / "cache" / "hybrid_tfidf_0.5").exists()
+    assert candidates["seed_ensemble_3"]["trainings"] == 2
+    assert candidates["seed_ensemble_3"]["members"] == 3
+    ensemble_seconds = candidates["seed_ensemble_3"]["train_seconds_mean"]
+    assert ensemble_seconds > candidates["baseline"]["train_seconds_mean"]
+    for name in ("seed_ensemble_3", "hybrid_tfidf_0.5", "ema_0.99"):
+        assert candidates[name]["seeds_complete"] == [3]
+        assert candidates[name]["vs_baseline"]["seeds"] == [3]
+    entry = json.loads((baseline_dir / "seed3-fold0of2.json").read_text())
+    assert len(entry["probabilities"]) == len(entry["test_rows"])
+    assert all(abs(sum(row) - 1) < 1e-4 for row in entry["probabilities"])
+    ema = json.loads((tmp_path / "cache" / "ema_0.99" / "seed3-fold0of2.json").read_text())
+    assert ema["recipe"]["ema_decay"] == 0.99
+    assert ema["probabilities"] != entry["probabilities"]
