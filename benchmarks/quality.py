@@ -46,7 +46,7 @@ class Candidate:
     """A recipe to measure: `TrainConfig` fields that differ from the default, the validation
     fraction (of the whole dataset) split off the training folds, and how its trainings are
     combined into one model: a seed ensemble averages the probabilities of `members` trainings
-    (seeds S, S + 1000, ...), a hybrid mixes in `tfidf_weight` of TF-IDF + LR's probabilities.
+    (seeds S, S + 1000, ...), a hybrid mixes in `lexical_weight` of TF-IDF + LR's probabilities.
     `trains` names the candidate whose trainings it reuses (same recipe, same rows)."""
 
     name: str
@@ -54,7 +54,7 @@ class Candidate:
     params: dict = field(default_factory=dict)
     val_size: float = 0.1
     members: int = 1
-    tfidf_weight: float = 0.0
+    lexical_weight: float = 0.0
     trains: str | None = None
 
     @property
@@ -84,19 +84,26 @@ CANDIDATES: dict[str, Candidate] = {
         Candidate(
             "hybrid_tfidf_0.3",
             "the baseline's probabilities mixed 0.7 / 0.3 with TF-IDF + LR's (same trainings)",
-            tfidf_weight=0.3,
+            lexical_weight=0.3,
             trains="baseline",
         ),
         Candidate(
             "hybrid_tfidf_0.5",
             "the baseline's probabilities mixed 0.5 / 0.5 with TF-IDF + LR's (same trainings)",
-            tfidf_weight=0.5,
+            lexical_weight=0.5,
             trains="baseline",
         ),
         Candidate(
             "seed_ensemble_3",
             "probabilities of 3 baseline trainings with different seeds averaged (3x the cost)",
             members=3,
+            trains="baseline",
+        ),
+        Candidate(
+            "seed_ensemble_3_hybrid_tfidf_0.3",
+            "the seed ensemble's probabilities mixed 0.7 / 0.3 with TF-IDF + LR's",
+            members=3,
+            lexical_weight=0.3,
             trains="baseline",
         ),
     )
@@ -222,6 +229,7 @@ def fold_result(
     training is not cached."""
     from tagger.data import LABELS
     from tagger.evaluation import score_predictions
+    from tagger.lexical import mix
 
     members = []
     for member in range(candidate.members):
@@ -234,11 +242,10 @@ def fold_result(
     labels = members[0]["labels"]
     probabilities = np.mean([m["probabilities"] for m in members], axis=0)
     test = np.asarray(members[0]["test_rows"])
-    if candidate.tfidf_weight:
+    if candidate.lexical_weight:
         rest = np.setdiff1d(np.arange(len(df)), test)
         tfidf = tfidf_probabilities(df, rest, test)[:, [LABELS.index(lab) for lab in labels]]
-        probabilities = (1 - candidate.tfidf_weight) * probabilities
-        probabilities += candidate.tfidf_weight * tfidf
+        probabilities = mix(probabilities, tfidf, candidate.lexical_weight)
     predictions = [labels[i] for i in probabilities.argmax(axis=1)]
     return {
         "seed": seed,
@@ -261,20 +268,11 @@ def _texts(df: pd.DataFrame) -> list[str]:
 def tfidf_probabilities(df: pd.DataFrame, rest: np.ndarray, test: np.ndarray) -> np.ndarray:
     """The floor, and a hybrid's second model: fitted on every training-fold row (it needs no
     validation set); columns in `LABELS` order."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
     from tagger.data import LABELS
+    from tagger.lexical import LexicalModel
 
-    baseline = make_pipeline(
-        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-        LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced"),
-    )
-    baseline.fit(_texts(df.iloc[rest]), df["tag"].iloc[rest])
-    probabilities = baseline.predict_proba(_texts(df.iloc[test]))
-    classes = list(baseline.classes_)
-    return probabilities[:, [classes.index(label) for label in LABELS]]
+    model = LexicalModel.fit(_texts(df.iloc[rest]), df["tag"].iloc[rest], LABELS)
+    return model.predict_proba(_texts(df.iloc[test]))
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -557,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
                 params=candidate.params,
                 val_size=candidate.val_size,
                 members=candidate.members,
-                tfidf_weight=candidate.tfidf_weight,
+                lexical_weight=candidate.lexical_weight,
             )
         else:
             first = runs[min(runs)][0]

@@ -46,6 +46,7 @@ def save_model(
     metadata = {
         "labels": list(classifier.labels),
         "base_model": classifier.info.base_model,
+        "lexical_weight": classifier.info.lexical_weight,
         "backend": backend,
     }
     with tempfile.TemporaryDirectory(prefix="tagger-bundle-") as tmp:

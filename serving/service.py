@@ -203,6 +203,7 @@ class TaggerService:
             "zenml_model_version": self.model.info.labels.get("zenml_version"),
             "labels": list(self.classifier.labels),
             "base_model": self.classifier.info.base_model,
+            "lexical_weight": self.classifier.info.lexical_weight,
             "backend": self.backend,
             "model_card": self._model_card(),
             "rollout": {

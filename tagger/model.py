@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tagger import lexical
 from tagger.config import DEFAULT_BASE_MODEL
 from tagger.data import join_text
+from tagger.lexical import LexicalModel
 
 if TYPE_CHECKING:
     import torch
@@ -41,10 +43,16 @@ class BundleInfo:
     labels: tuple[str, ...]
     max_length: int
     base_model: str
+    lexical_weight: float = 0.0  # the share of the lexical model's probabilities (a hybrid)
 
     @classmethod
     def from_dict(cls, data: dict) -> BundleInfo:
-        return cls(tuple(data["labels"]), int(data["max_length"]), str(data["base_model"]))
+        return cls(
+            tuple(data["labels"]),
+            int(data["max_length"]),
+            str(data["base_model"]),
+            float(data.get("lexical_weight", 0.0)),
+        )
 
 
 def predict_in_length_order(
@@ -63,17 +71,37 @@ def predict_in_length_order(
 
 
 class Classifier(ABC):
-    """What the service, batch inference and the CLI need of a classifier, whatever runs it."""
+    """What the service, batch inference and the CLI need of a classifier, whatever runs it:
+    the transformer on its backend, and a hybrid bundle's lexical model mixed in."""
 
     info: BundleInfo
+    lexical: LexicalModel | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
         return self.info.labels
 
     @abstractmethod
+    def model_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """The transformer's class probabilities, shape (len(texts), len(labels)), in input
+        order."""
+
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Class probabilities, shape (len(texts), len(labels)), in input order."""
+        return self.mix(self.model_proba(texts, batch_size), texts)
+
+    def mix(self, model_proba: np.ndarray, texts: list[str]) -> np.ndarray:
+        weight = self.info.lexical_weight
+        if self.lexical is None or not weight or not texts:
+            return model_proba
+        return lexical.mix(model_proba, self.lexical.predict_proba(texts), weight)
+
+    def with_lexical(self, model: LexicalModel, weight: float) -> None:
+        """Make this a hybrid: `weight` of every answer comes from `model`."""
+        if model.labels != self.labels:
+            raise ValueError(f"lexical labels {model.labels} differ from {self.labels}")
+        self.lexical = model
+        self.info = replace(self.info, lexical_weight=weight)
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[str]:
         if not texts:
@@ -90,11 +118,16 @@ class TextClassifier(Classifier):
     """A fine-tuned sequence classifier that predicts a tag from a project's title and description."""
 
     def __init__(
-        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, info: BundleInfo
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        info: BundleInfo,
+        lexical: LexicalModel | None = None,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.info = info
+        self.lexical = lexical
 
     @classmethod
     def from_base(
@@ -122,6 +155,8 @@ class TextClassifier(Classifier):
         self.model.save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
         (directory / BUNDLE_FILE).write_text(json.dumps(asdict(self.info), indent=2))
+        if self.lexical is not None:
+            self.lexical.save(directory)
 
     @classmethod
     def load(cls, directory: str | Path) -> TextClassifier:
@@ -131,7 +166,7 @@ class TextClassifier(Classifier):
         info = BundleInfo.from_dict(json.loads((directory / BUNDLE_FILE).read_text()))
         model = AutoModelForSequenceClassification.from_pretrained(directory)
         tokenizer = AutoTokenizer.from_pretrained(directory)
-        return cls(model, tokenizer, info)
+        return cls(model, tokenizer, info, LexicalModel.load(directory))
 
     def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
         return self.tokenizer(
@@ -142,7 +177,7 @@ class TextClassifier(Classifier):
             return_tensors="pt",
         )
 
-    def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def model_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         import torch
 
         self.model.eval()
@@ -170,7 +205,7 @@ class TextClassifier(Classifier):
         width = n_labels + self.model.config.hidden_size
         with torch.inference_mode():
             both = predict_in_length_order(texts, batch_size, width, batch)
-        return both[:, :n_labels], both[:, n_labels:]
+        return self.mix(both[:, :n_labels], texts), both[:, n_labels:]
 
     def _batch_proba(self, texts: list[str]) -> np.ndarray:
         import torch

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tagger.config import BACKENDS, Backend
+from tagger.lexical import LexicalModel
 from tagger.model import (
     BUNDLE_FILE,
     BundleInfo,
@@ -129,10 +130,17 @@ def bundle_tokenizer(directory: str | Path, max_length: int) -> Tokenizer:
 class OnnxClassifier(Classifier):
     """The bundle's tokenizer and labels in front of an ONNX Runtime session."""
 
-    def __init__(self, session, tokenizer: Tokenizer, info: BundleInfo) -> None:
+    def __init__(
+        self,
+        session,
+        tokenizer: Tokenizer,
+        info: BundleInfo,
+        lexical: LexicalModel | None = None,
+    ) -> None:
         self.session = session  # onnxruntime.InferenceSession
         self.tokenizer = tokenizer
         self.info = info
+        self.lexical = lexical
         self.input_names = [i.name for i in session.get_inputs()]
 
     @classmethod
@@ -149,7 +157,8 @@ class OnnxClassifier(Classifier):
             str(directory / model_file), options, providers=["CPUExecutionProvider"]
         )
         info = BundleInfo.from_dict(json.loads((directory / BUNDLE_FILE).read_text()))
-        return cls(session, bundle_tokenizer(directory, info.max_length), info)
+        tokenizer = bundle_tokenizer(directory, info.max_length)
+        return cls(session, tokenizer, info, LexicalModel.load(directory))
 
     def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
         """The graph's inputs for `texts`."""
@@ -161,7 +170,7 @@ class OnnxClassifier(Classifier):
         }
         return {name: np.array(columns[name], dtype=np.int64) for name in self.input_names}
 
-    def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def model_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         return predict_in_length_order(texts, batch_size, len(self.labels), self._batch_proba)
 
     def _batch_proba(self, texts: list[str]) -> np.ndarray:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from tagger.config import METRIC_GOALS, TrainConfig
+from tagger.lexical import LexicalModel
 from tagger.model import TextClassifier
 
 logger = logging.getLogger(__name__)
@@ -223,6 +224,9 @@ def train(
     average over optimizer steps (torch's `AveragedModel`), a candidate against the seed's
     spread measured in `benchmarks.quality`.
 
+    With `lexical_weight` the bundle is a hybrid: TF-IDF + logistic regression, fitted on the
+    training and validation rows once the transformer is done, gives that share of every answer.
+
     `classifier` defaults to a fresh head on `config.base_model`; tests pass a tiny one.
     `device` defaults to CUDA when there is one; the trained model is handed back on the CPU.
     Under a process group every rank evaluates the whole validation set, so all take the same
@@ -284,6 +288,11 @@ def train(
             break
     stopping.restore(model)
     model.cpu().eval()
+    if config.lexical_weight:
+        lexical = LexicalModel.fit(
+            [*train_texts, *val_texts], [*train_labels, *val_labels], classifier.labels
+        )
+        classifier.with_lexical(lexical, config.lexical_weight)
     result.best_epoch = stopping.best_epoch
     result.samples_per_second = seen / train_seconds if train_seconds else 0.0
     return result
