@@ -71,9 +71,7 @@ class TrainConfig(Settings):
     grad_clip: float = Field(1.0, gt=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     ema_decay: float | None = Field(None, gt=0, lt=1)
-    lexical_weight: float = Field(
-        0.0, ge=0, lt=1
-    )  # > 0: a hybrid with TF-IDF + LR (tagger.lexical)
+    lexical_weight: float | None = Field(None, gt=0, lt=1)  # a hybrid (tagger.lexical)
     seed: int = 1234
 
     @field_validator("labels")
