@@ -96,7 +96,13 @@ def render(
         f"best epoch {training.get('best_epoch', '-')} of {training.get('epochs_run', '-')} "
         f"(early stopping on `{params.get('monitor', '-')}`), learning rate "
         f"{params.get('learning_rate', '-')} (head {params.get('head_learning_rate', '-')}), "
-        f"batch size {params.get('batch_size', '-')}, seed {params.get('seed', '-')}.",
+        f"batch size {params.get('batch_size', '-')}, seed {params.get('seed', '-')}."
+        + (
+            f" A hybrid: {params['lexical_weight']} of every answer comes from TF-IDF + logistic"
+            " regression fitted on the same rows (`tagger.lexical`)."
+            if params.get("lexical_weight")
+            else ""
+        ),
         "## Evaluation on its test split\n\n"
         f"Accuracy {evaluation.accuracy:.3f}, weighted F1 {evaluation.overall.f1:.3f}.\n\n"
         + _table(header, per_class)

@@ -25,8 +25,10 @@ BODY_TIMEOUT_S = 2
 
 @pytest.fixture(scope="session")
 def classifier(projects, tiny_params) -> TextClassifier:
+    """A hybrid, as configs/train.yaml's recipe makes: the served answers mix both models."""
     train_df, val_df, _ = split(projects, val_size=0.1, test_size=0.2, seed=11)
-    return train_on_frames(TrainConfig.model_validate(tiny_params), train_df, val_df).classifier
+    config = TrainConfig.model_validate({**tiny_params, "lexical_weight": 0.3})
+    return train_on_frames(config, train_df, val_df).classifier
 
 
 @contextmanager
