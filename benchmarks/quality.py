@@ -153,14 +153,21 @@ def _cache_key(recipe: dict, val_size: float, train: np.ndarray, val: np.ndarray
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What every training of one benchmark run shares."""
+
+    df: pd.DataFrame
+    folds: int
+    cache_dir: Path = CACHE_DIR
+    base_model: str | None = None  # None: TrainConfig's
+
+
 def train_fold(
     candidate: Candidate,
-    df: pd.DataFrame,
+    setup: Setup,
     seed: int,
     fold: int,
-    folds: int,
-    cache_dir: Path = CACHE_DIR,
-    base_model: str | None = None,
     member: int = 0,
     cached_only: bool = False,
 ) -> dict | None:
@@ -169,14 +176,16 @@ def train_fold(
     trains with seed `seed + 1000 k` on the folds of `seed`."""
     from tagger.config import TrainConfig
 
-    overrides = {"base_model": base_model} if base_model else {}
+    df, folds = setup.df, setup.folds
+    overrides = {"base_model": setup.base_model} if setup.base_model else {}
     config = TrainConfig(**{**candidate.params, **overrides, "seed": seed + 1000 * member})
     recipe = config.model_dump(mode="json")
     rest, test = fold_indices(df["tag"], folds, seed)[fold]
     train, val = split_validation(df, rest, candidate.val_size, seed)
     key = _cache_key(recipe, candidate.val_size, train, val)
     suffix = f"-member{member}" if member else ""
-    path = cache_dir / candidate.recipe_name / f"seed{seed}-fold{fold}of{folds}{suffix}.json"
+    name = f"seed{seed}-fold{fold}of{folds}{suffix}.json"
+    path = setup.cache_dir / candidate.recipe_name / name
     if path.exists():
         cached = json.loads(path.read_text())
         if cached["key"] == key:
@@ -215,14 +224,7 @@ def train_fold(
 
 
 def fold_result(
-    candidate: Candidate,
-    df: pd.DataFrame,
-    seed: int,
-    fold: int,
-    folds: int,
-    cache_dir: Path = CACHE_DIR,
-    base_model: str | None = None,
-    cached_only: bool = False,
+    candidate: Candidate, setup: Setup, seed: int, fold: int, cached_only: bool = False
 ) -> dict | None:
     """The candidate's model on one test fold: its trainings' probabilities averaged, TF-IDF's
     mixed in, the tag with the highest probability predicted. None when `cached_only` and a
@@ -233,13 +235,11 @@ def fold_result(
 
     members = []
     for member in range(candidate.members):
-        entry = train_fold(
-            candidate, df, seed, fold, folds, cache_dir, base_model, member, cached_only
-        )
+        entry = train_fold(candidate, setup, seed, fold, member, cached_only)
         if entry is None:
             return None
         members.append(entry)
-    labels = members[0]["labels"]
+    df, labels = setup.df, members[0]["labels"]
     probabilities = np.mean([m["probabilities"] for m in members], axis=0)
     test = np.asarray(members[0]["test_rows"])
     if candidate.lexical_weight:
@@ -374,18 +374,17 @@ def tfidf_summary(df: pd.DataFrame, seeds: list[int], folds: int) -> dict:
     }
 
 
-def cached_results(
-    candidate: Candidate, df: pd.DataFrame, folds: int, cache_dir: Path, base_model: str | None
-) -> dict[int, list[dict]]:
+def cached_results(candidate: Candidate, setup: Setup) -> dict[int, list[dict]]:
     """The candidate's fold results that its cached trainings make up, by seed."""
+    pattern = f"seed*-fold*of{setup.folds}.json"
     seeds = {
         int(path.name.split("-")[0].removeprefix("seed"))
-        for path in (cache_dir / candidate.recipe_name).glob(f"seed*-fold*of{folds}.json")
+        for path in (setup.cache_dir / candidate.recipe_name).glob(pattern)
     }
     runs: dict[int, list[dict]] = {}
     for seed in sorted(seeds):
-        for fold in range(folds):
-            result = fold_result(candidate, df, seed, fold, folds, cache_dir, base_model, True)
+        for fold in range(setup.folds):
+            result = fold_result(candidate, setup, seed, fold, cached_only=True)
             if result is not None:
                 runs.setdefault(seed, []).append(result)
     return runs
@@ -506,21 +505,14 @@ def main(argv: list[str] | None = None) -> int:
     from tagger.data import read_csv
 
     df = read_csv(args.dataset).reset_index(drop=True)
+    setup = Setup(df, args.folds, args.cache_dir, args.base_model)
     if not args.report:
         # seed by seed, so a run cut short leaves every candidate with the same seeds
         for seed in args.seeds:
             for name in args.candidates:
                 for fold in range(args.folds):
                     started = time.perf_counter()
-                    result = fold_result(
-                        CANDIDATES[name],
-                        df,
-                        seed,
-                        fold,
-                        args.folds,
-                        args.cache_dir,
-                        args.base_model,
-                    )
+                    result = fold_result(CANDIDATES[name], setup, seed, fold)
                     took = time.perf_counter() - started
                     print(
                         f"{name} seed {seed} fold {fold + 1}/{args.folds}:"
@@ -542,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in [*CANDIDATES, *(n for n in measured if n not in CANDIDATES)]:
         candidate = CANDIDATES.get(name)
         if candidate:
-            runs = cached_results(candidate, df, args.folds, cache, args.base_model)
+            runs = cached_results(candidate, setup)
         else:
             runs = load_cached(cache, name, args.folds)
         if not runs:
