@@ -14,8 +14,9 @@ the recipe and the fold's rows, so an interrupted run continues where it stopped
     python -m benchmarks.quality --candidates baseline --seeds 7   # bounded
     python -m benchmarks.quality --report                          # summarise the cache, train nothing
 
-Candidates for a recipe that holds are variants of the default `TrainConfig` (and split);
-measure them here before changing configs/train.yaml.
+Candidates for a recipe that holds are variants of the default `TrainConfig` (and split), and
+combinations of its trainings (seed ensembles, hybrids with TF-IDF + LR) that reuse the baseline's
+cached trainings; measure them here before changing configs/train.yaml.
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ class Candidate:
 CANDIDATES: dict[str, Candidate] = {
     c.name: c
     for c in (
-        Candidate("baseline", "configs/train.yaml's recipe (TrainConfig defaults)"),
+        Candidate(
+            "baseline",
+            "the transformer alone, TrainConfig's defaults (configs/train.yaml's recipe until"
+            " the hybrid)",
+        ),
         Candidate(
             "val_0.2",
             "a validation set twice as large for early stopping (0.2 of the whole)",
@@ -89,7 +94,8 @@ CANDIDATES: dict[str, Candidate] = {
         ),
         Candidate(
             "hybrid_tfidf_0.5",
-            "the baseline's probabilities mixed 0.5 / 0.5 with TF-IDF + LR's (same trainings)",
+            "configs/train.yaml's recipe: the baseline's probabilities mixed 0.5 / 0.5 with"
+            " TF-IDF + LR's (same trainings)",
             lexical_weight=0.5,
             trains="baseline",
         ),

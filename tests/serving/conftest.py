@@ -10,7 +10,9 @@ from pathlib import Path
 
 import bentoml
 import pytest
+import yaml
 
+from project.paths import TRAIN_CONFIG
 from serving.package import build_bento, save_model
 from stacks.sandbox import ServedBento, serve_bento
 from tagger.config import TrainConfig
@@ -27,7 +29,8 @@ BODY_TIMEOUT_S = 2
 def classifier(projects, tiny_params) -> TextClassifier:
     """A hybrid, as configs/train.yaml's recipe makes: the served answers mix both models."""
     train_df, val_df, _ = split(projects, val_size=0.1, test_size=0.2, seed=11)
-    config = TrainConfig.model_validate({**tiny_params, "lexical_weight": 0.3})
+    recipe = yaml.safe_load(TRAIN_CONFIG.read_text())["parameters"]["train_params"]
+    config = TrainConfig.model_validate({**tiny_params, "lexical_weight": recipe["lexical_weight"]})
     return train_on_frames(config, train_df, val_df).classifier
 
 
