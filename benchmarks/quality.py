@@ -27,14 +27,19 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from benchmarks.table import Cells, markdown
 from project.paths import PROJECT_ROOT, SHARED_DATASET
+
+if TYPE_CHECKING:
+    from tagger.lexical import LexicalModel
 
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 CACHE_DIR = RESULTS_DIR / "quality"
@@ -235,9 +240,8 @@ def fold_result(
     """The candidate's model on one test fold: its trainings' probabilities averaged, TF-IDF's
     mixed in, the tag with the highest probability predicted. None when `cached_only` and a
     training is not cached."""
-    from tagger.data import LABELS
     from tagger.evaluation import score_predictions
-    from tagger.lexical import mix
+    from tagger.lexical import mix_probabilities
 
     members = []
     for member in range(candidate.members):
@@ -250,8 +254,8 @@ def fold_result(
     test = np.asarray(members[0]["test_rows"])
     if candidate.lexical_weight:
         rest = np.setdiff1d(np.arange(len(df)), test)
-        tfidf = tfidf_probabilities(df, rest, test)[:, [LABELS.index(lab) for lab in labels]]
-        probabilities = mix(probabilities, tfidf, candidate.lexical_weight)
+        tfidf = tfidf_model(df, rest, labels).predict_proba(_texts(df.iloc[test]))
+        probabilities = mix_probabilities(probabilities, tfidf, candidate.lexical_weight)
     predictions = [labels[i] for i in probabilities.argmax(axis=1)]
     return {
         "seed": seed,
@@ -271,14 +275,15 @@ def _texts(df: pd.DataFrame) -> list[str]:
     return texts_of(df)
 
 
-def tfidf_probabilities(df: pd.DataFrame, rest: np.ndarray, test: np.ndarray) -> np.ndarray:
+def tfidf_model(
+    df: pd.DataFrame, rest: np.ndarray, labels: Sequence[str] | None = None
+) -> LexicalModel:
     """The floor, and a hybrid's second model: fitted on every training-fold row (it needs no
-    validation set); columns in `LABELS` order."""
+    validation set)."""
     from tagger.data import LABELS
     from tagger.lexical import LexicalModel
 
-    model = LexicalModel.fit(_texts(df.iloc[rest]), df["tag"].iloc[rest], LABELS)
-    return model.predict_proba(_texts(df.iloc[test]))
+    return LexicalModel.fit(_texts(df.iloc[rest]), df["tag"].iloc[rest], labels or LABELS)
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -364,7 +369,7 @@ def tfidf_summary(df: pd.DataFrame, seeds: list[int], folds: int) -> dict:
     for seed in seeds:
         predictions = np.empty(len(df), dtype=object)
         for rest, test in fold_indices(df["tag"], folds, seed):
-            predictions[test] = [LABELS[i] for i in tfidf_probabilities(df, rest, test).argmax(1)]
+            predictions[test] = tfidf_model(df, rest).predict(_texts(df.iloc[test]))
         report = score_predictions(df, list(predictions), LABELS)
         per_seed[str(seed)] = {
             "f1": report.overall.f1,

@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tagger import lexical
 from tagger.config import DEFAULT_BASE_MODEL
 from tagger.data import join_text
-from tagger.lexical import LexicalModel
+from tagger.lexical import LexicalModel, mix_probabilities
 
 if TYPE_CHECKING:
     import torch
@@ -94,7 +93,7 @@ class Classifier(ABC):
         weight = self.info.lexical_weight
         if self.lexical is None or not weight or not texts:
             return model_proba
-        return lexical.mix(model_proba, self.lexical.predict_proba(texts), weight)
+        return mix_probabilities(model_proba, self.lexical.predict_proba(texts), weight)
 
     def with_lexical(self, model: LexicalModel, weight: float) -> None:
         """Make this a hybrid: `weight` of every answer comes from `model`."""

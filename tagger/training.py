@@ -261,6 +261,7 @@ def train(
         else None
     )
     run = TrainingState(config, net, optimizer, scheduler, device, rank, world, ema)
+    kept = ema.module if ema is not None else model  # the weights validated and restored
     stopping = EarlyStopping(config.monitor, config.patience)
     result = TrainResult(classifier)
     seen, train_seconds = 0, 0.0
@@ -272,7 +273,6 @@ def train(
         loss_sum, count = train_epoch(run, train_data, batches, f"epoch {epoch}/{config.epochs}")
         elapsed = time.perf_counter() - started
         seen, train_seconds = seen + count, train_seconds + elapsed
-        kept = ema.module if ema is not None else model
         metrics = {
             "train_loss": loss_sum / count,
             **_evaluate(kept, val_data, config.batch_size, device),

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tagger.config import TrainConfig
 from tagger.data import LABELS, split, texts_of
 from tagger.distributed import train_on_frames
-from tagger.lexical import VOCABULARY_FILE, WEIGHTS_FILE, LexicalModel, mix
+from tagger.lexical import VOCABULARY_FILE, WEIGHTS_FILE, LexicalModel, mix_probabilities
 from tagger.model import TextClassifier
 from tagger.onnx_backend import OnnxClassifier, export_checked
 
@@ -74,7 +74,9 @@ def hybrid(frames, tiny_params: dict) -> TextClassifier:
 def test_training_with_a_lexical_weight_makes_a_hybrid(hybrid: TextClassifier, frames):
     texts = texts_of(frames[2])
     assert hybrid.info.lexical_weight == 0.3 and hybrid.lexical is not None
-    expected = mix(hybrid.model_proba(texts), hybrid.lexical.predict_proba(texts), 0.3)
+    expected = mix_probabilities(
+        hybrid.model_proba(texts), hybrid.lexical.predict_proba(texts), 0.3
+    )
     np.testing.assert_allclose(hybrid.predict_proba(texts), expected, atol=1e-6)
     assert not np.allclose(hybrid.predict_proba(texts), hybrid.model_proba(texts))
 
