@@ -5,38 +5,46 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bentoml
 
 from project.paths import DEFAULT_DATASET, PROJECT_ROOT
 from serving.rollout import PLAN_ENV, RolloutPlan, Strategy
-from serving.service import MODEL_CARD_FILE, MODEL_NAME
-from tagger.config import Backend
-from tagger.model import TextClassifier
+from serving.service import MODEL_CARD_FILE, MODEL_NAME, model_backend
+from tagger.config import ServingBackend
+from tagger.model import Classifier, TextClassifier
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SERVICE = "serving.service:TaggerService"
 
 
-def parity_texts() -> list[str]:
-    """The texts an ONNX export is checked on: the project's own data, shipped with the code."""
-    from tagger.data import read_csv, texts_of
+def project_data() -> pd.DataFrame:
+    """The rows an export is checked on when none are given: the project's own data, shipped
+    with the code."""
+    from tagger.data import read_csv
 
-    return texts_of(read_csv(DEFAULT_DATASET))
+    return read_csv(DEFAULT_DATASET)
 
 
 def save_model(
     classifier: TextClassifier,
     zenml_version: int | None,
-    backend: Backend = "torch",
-    texts: Sequence[str] | None = None,
+    backend: ServingBackend = "torch",
+    labelled: pd.DataFrame | None = None,
     model_card: str | None = None,
 ) -> bentoml.Model:
     """A new version of the BentoML model the service loads, holding this bundle.
 
-    With the onnx backend the model also holds the ONNX export, and is only created once the
-    export answers as the bundle on `texts` (default: `parity_texts()`); else `ParityError`.
+    With the onnx backends the model also holds the ONNX export, and is only created once the
+    export answers as the bundle on `labelled`'s texts (default: `project_data()`); else
+    `ParityError`. onnx-int8 adds the export quantized to int8, kept only when its weighted F1
+    on `labelled` is within `INT8_MAX_F1_DROP` of the float export's; else `QuantizationError`.
+    Pass the version's test split: the project's data may be what it trained on.
     The backend is in the labels and metadata, where the service reads it; the version's model
     card (Markdown) travels beside the bundle, and `/metadata` returns it.
     """
@@ -51,15 +59,14 @@ def save_model(
     }
     with tempfile.TemporaryDirectory(prefix="tagger-bundle-") as tmp:
         bundle = Path(tmp) / "bundle"
-        if backend == "onnx":
-            from tagger.onnx_backend import export_checked
+        if backend in ("onnx", "onnx-int8"):
+            from tagger.data import texts_of
+            from tagger.onnx_backend import export_checked, quantize_checked
 
-            parity = export_checked(classifier, bundle, parity_texts() if texts is None else texts)
-            metadata["onnx_parity"] = {
-                "rows": parity.rows,
-                "max_abs_diff": parity.max_abs_diff,
-                "argmax_mismatches": parity.argmax_mismatches,
-            }
+            rows = project_data() if labelled is None else labelled
+            metadata["onnx_parity"] = asdict(export_checked(classifier, bundle, texts_of(rows)))
+            if backend == "onnx-int8":
+                metadata["int8_check"] = asdict(quantize_checked(bundle, rows))
         else:
             classifier.save(bundle)
         if model_card is not None:
@@ -114,6 +121,25 @@ def build_bento(
             os.environ[PLAN_ENV] = previous
 
 
+def served_classifiers(bento: bentoml.Bento) -> dict[str, Classifier]:
+    """The classifiers `bento` serves, by the ZenML version its answers name, loaded from the
+    Bento's own model files on the Bento's backend: what its live answers must equal."""
+    from tagger.onnx_backend import load_classifier
+
+    plan = RolloutPlan.from_labels(bento.info.labels)
+    if plan is None:
+        raise ValueError(
+            f"{bento.tag} has no rollout plan in its labels: not built by this project"
+        )
+    found = {}
+    for tag in filter(None, (plan.production, plan.candidate)):
+        model = bentoml.models.get(tag)
+        found[model.info.labels.get("zenml_version", "")] = load_classifier(
+            model.path, model_backend(model)
+        )
+    return found
+
+
 RUNTIME_PACKAGES = (
     "torch",
     "transformers",
@@ -125,10 +151,14 @@ RUNTIME_PACKAGES = (
     "bentoml",
     "setuptools",
 )
-BACKEND_PACKAGES: dict[str, tuple[str, ...]] = {"torch": (), "onnx": ("onnxruntime",)}
+BACKEND_PACKAGES: dict[ServingBackend, tuple[str, ...]] = {
+    "torch": (),
+    "onnx": ("onnxruntime",),
+    "onnx-int8": ("onnxruntime",),
+}
 
 
-def runtime_requirements(backend: Backend = "torch") -> list[str]:
+def runtime_requirements(backend: ServingBackend = "torch") -> list[str]:
     """The Bento's pins: the project's own pins for what the service imports on `backend`."""
     import re
     import tomllib

@@ -1,8 +1,8 @@
 """BentoML service for the project tagger (BentoML's class-based `@bentoml.service` style).
 
 The model is the BentoML model `project-tagger` holding one `TextClassifier` bundle (plain files,
-no pickle), and with the onnx backend its ONNX export beside it; the model's `backend` metadata
-says which one serves. A Bento pins the models of its rollout plan (`serving.rollout`): production,
+no pickle), and with the onnx backends its ONNX export (and int8 quantization) beside it; the
+model's `backend` metadata says which one serves. A Bento pins the models of its rollout plan (`serving.rollout`): production,
 and for a shadow or canary rollout the candidate too. Every /predict answer names the version that
 answered in its `x-model-version` header; in a shadow rollout the candidate's answer is recorded
 beside production's (`answered_by`, `agrees`), never returned. The classifiers run in the API's
@@ -51,6 +51,7 @@ from serving.records import (
     find_prediction,
     now,
 )
+from tagger.config import ServingBackend
 from tagger.data import LABELS, join_text
 from tagger.inference import choose_tag
 from tagger.onnx_backend import load_classifier
@@ -157,7 +158,7 @@ def to_prediction(labels: list[str], row: list[float], threshold: float) -> Pred
 PLAN = rollout.current_plan(MODEL_NAME, Path(__file__).resolve().parent.parent)
 
 
-def _backend(model: Any) -> str:
+def model_backend(model: Any) -> ServingBackend:
     # models saved before there was a choice hold only the torch bundle
     return model.info.metadata.get("backend", "torch")
 
@@ -176,14 +177,14 @@ class TaggerService:
         candidate = bentoml.models.BentoModel(PLAN.candidate)
 
     def __init__(self) -> None:
-        self.backend = _backend(self.model)
+        self.backend = model_backend(self.model)
         self.classifier = load_classifier(self.model.path, self.backend, MODEL_THREADS)
         self.classify = MicroBatcher(self.classifier.predict_proba, MAX_ITEMS)
         self.classify_candidate: MicroBatcher | None = None
         self.candidate_version = None
         if PLAN.candidate is not None:
             candidate = load_classifier(
-                self.candidate.path, _backend(self.candidate), MODEL_THREADS
+                self.candidate.path, model_backend(self.candidate), MODEL_THREADS
             )
             self.classify_candidate = MicroBatcher(candidate.predict_proba, MAX_ITEMS)
             self.candidate_version = self.candidate.info.labels.get("zenml_version")

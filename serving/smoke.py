@@ -1,4 +1,5 @@
-"""The smoke test of a served Bento: its live answers must equal the same bundle's in-process ones.
+"""The smoke test of a served Bento: its live answers must equal the same model files' answers in
+process (`serving.package.served_classifiers`: the Bento's own files on its backend).
 
 A redeploy runs it against the new server before that server gets traffic, and the deployment
 pipeline runs it again against the public address afterwards.
@@ -11,7 +12,7 @@ import requests
 from serving.rollout import VERSION_HEADER
 from serving.service import to_prediction
 from tagger.data import join_text
-from tagger.model import TextClassifier
+from tagger.model import Classifier
 
 SMOKE_PROJECTS = [
     {"title": "Real-time object detection", "description": "YOLO boxes on traffic camera images."},
@@ -23,11 +24,12 @@ SMOKE_PROJECTS = [
 ]
 
 
-def check_answers(url: str, bundles: dict[str, TextClassifier]) -> int:
+def check_answers(url: str, bundles: dict[str, Classifier]) -> int:
     """How many projects were checked; a RuntimeError naming the first answer that differs.
 
-    `bundles` holds each served version's bundle by version number: the answers are compared
-    with the bundle of the version the response names (a canary may answer with its candidate).
+    `bundles` holds each served version's classifier by version number: the answers are compared
+    with the classifier of the version the response names (a canary may answer with its
+    candidate).
     """
     response = requests.post(f"{url}/predict", json={"projects": SMOKE_PROJECTS}, timeout=30)
     response.raise_for_status()

@@ -3,7 +3,7 @@ deployer (replacing what served before without downtime), and smoke-test the liv
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import bentoml
 from zenml import get_step_context, step
@@ -13,14 +13,19 @@ from zenml.utils import source_utils
 from project import names
 from serving import deployer, package, smoke
 from serving.rollout import Strategy
-from tagger.config import Backend
+from tagger.config import ServingBackend
 from tagger.model import TextClassifier
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from zenml.models import ModelVersionResponse as ModelVersion
 
 logger = get_logger(__name__)
 
 
-def _candidate(candidate: str | None) -> tuple[int, TextClassifier] | None:
-    """The candidate version of a shadow or canary rollout (a number or a stage) and its bundle."""
+def _candidate(candidate: str | None) -> tuple[int, TextClassifier, ModelVersion] | None:
+    """The candidate version of a shadow or canary rollout (a number or a stage), its bundle
+    and the version itself."""
     if candidate is None:
         return None
     from registry.stages import get_version
@@ -31,13 +36,13 @@ def _candidate(candidate: str | None) -> tuple[int, TextClassifier] | None:
         raise ValueError(
             f"the candidate {candidate!r} is version {version.number}, the one deployed"
         )
-    return version.number, version.get_artifact(names.CLASSIFIER).load()
+    return version.number, version.get_artifact(names.CLASSIFIER).load(), version
 
 
 @step
 def build_bento(
     classifier: TextClassifier,
-    backend: Backend = "torch",
+    backend: ServingBackend = "torch",
     strategy: Strategy = "replace",
     candidate: str | None = None,
     fraction: float = 0.1,
@@ -45,8 +50,10 @@ def build_bento(
     """The Bento carries the service code, the bundle files, the version's model card and the
     project's pins; for a shadow or canary rollout also the candidate version's bundle.
 
-    With the onnx backend it also carries the ONNX export, and the build fails unless that
-    export answers as the bundle (same tags, probabilities within 1e-4) on the project's data.
+    With the onnx backends it also carries the ONNX export, and the build fails unless that
+    export answers as the bundle (same tags, probabilities within 1e-4) on the version's test
+    split; onnx-int8 adds the export quantized to int8, which must keep the float export's
+    weighted F1 on that split within 0.005.
     """
     version = get_step_context().model_version
     card = version.get_artifact(names.MODEL_CARD) if version else None
@@ -54,41 +61,52 @@ def build_bento(
         classifier,
         zenml_version=version.number if version else None,
         backend=backend,
+        labelled=_test_split(version),
         model_card=card.load().markdown if card else None,
     )
     other = _candidate(candidate)
     candidate_model = (
-        package.save_model(other[1], zenml_version=other[0], backend=backend) if other else None
+        package.save_model(
+            other[1], zenml_version=other[0], backend=backend, labelled=_test_split(other[2])
+        )
+        if other
+        else None
     )
     built = package.build_bento(
         model, package.runtime_requirements(backend), candidate_model, strategy, fraction
     )
     parity = model.info.metadata.get("onnx_parity")
+    int8 = model.info.metadata.get("int8_check")
     logger.info(
-        "built Bento %s with model %s (%s backend%s)%s",
+        "built Bento %s with model %s (%s backend%s%s)%s",
         built.tag,
         model.tag,
         backend,
         f", ONNX parity on {parity['rows']} texts: max diff {parity['max_abs_diff']:.1e}"
         if parity
         else "",
+        f", int8 weighted F1 {int8['f1_int8']:.4f} vs float {int8['f1_float']:.4f}" if int8 else "",
         f", {strategy} rollout of candidate {candidate_model.tag}" if candidate_model else "",
     )
     return built
 
 
+def _test_split(version: ModelVersion | None) -> pd.DataFrame | None:
+    """The rows a version was tested on, which an export of it is checked on."""
+    if version is None:
+        return None
+    artifact = version.get_artifact(names.TEST_SET)
+    return artifact.load() if artifact is not None else None
+
+
 @step(enable_cache=False)
 def deploy_bento(
-    bento: bentoml.Bento,
-    classifier: TextClassifier,
-    port: int = 3000,
-    timeout: int = 180,
-    candidate: str | None = None,
+    bento: bentoml.Bento, port: int = 3000, timeout: int = 180
 ) -> Annotated[str, names.PREDICTION_URL]:
     """Replace this model's server with one for this Bento, smoke-tested before it takes traffic;
     never cached (a server is state)."""
     context = get_step_context()
-    bundles = _bundles(classifier, candidate)
+    expected = package.served_classifiers(bento)
     return deployer.start_server(
         bento,
         port,
@@ -100,23 +118,11 @@ def deploy_bento(
             "pipeline_step_name": context.step_run.name,
             "run_name": context.pipeline_run.name,
         },
-        check=lambda url: smoke.check_answers(url, bundles),
+        check=lambda url: smoke.check_answers(url, expected),
     )
 
 
 @step(enable_cache=False)
-def smoke_test(
-    prediction_url: str, classifier: TextClassifier, candidate: str | None = None
-) -> Annotated[int, names.SMOKE_CHECKS]:
-    """The public address answers as the answering version's bundle does in process."""
-    return smoke.check_answers(prediction_url, _bundles(classifier, candidate))
-
-
-def _bundles(classifier: TextClassifier, candidate: str | None) -> dict[str, TextClassifier]:
-    """Each served version's bundle by its ZenML version number (as the responses name it)."""
-    version = get_step_context().model_version
-    bundles = {str(version.number) if version else "": classifier}
-    other = _candidate(candidate)
-    if other:
-        bundles[str(other[0])] = other[1]
-    return bundles
+def smoke_test(prediction_url: str, bento: bentoml.Bento) -> Annotated[int, names.SMOKE_CHECKS]:
+    """The public address answers as the Bento's own model files do in process."""
+    return smoke.check_answers(prediction_url, package.served_classifiers(bento))

@@ -22,9 +22,12 @@ METRIC_GOALS: dict[str, Literal["min", "max"]] = {
     "val_f1": "max",
     "val_accuracy": "max",
 }
-# what runs the classifier when serving and in batch inference (tagger.onnx_backend)
+# what runs the classifier in batch inference and when serving (tagger.onnx_backend); serving
+# can also run the export quantized to int8, which is checked on labelled rows when it is built
 Backend = Literal["torch", "onnx"]
 BACKENDS: tuple[Backend, ...] = ("torch", "onnx")
+ServingBackend = Literal["torch", "onnx", "onnx-int8"]
+SERVING_BACKENDS: tuple[ServingBackend, ...] = (*BACKENDS, "onnx-int8")
 # where batch inference runs (tagger.batch): `auto` decides per run
 Engine = Literal["auto", "local", "ray"]
 Monitor = Literal["val_loss", "val_f1", "val_accuracy"]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tagger.config import BACKENDS, Backend
+from tagger.config import BACKENDS, SERVING_BACKENDS, Backend, ServingBackend
 from tagger.lexical import LexicalModel
 from tagger.model import (
     BUNDLE_FILE,
@@ -29,18 +29,26 @@ from tagger.model import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
     from tokenizers import Tokenizer
 
 ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 # the TorchScript exporter writes opsets up to 20, all of which onnxruntime 1.31 runs; 17 is the
 # first with LayerNormalization as one op, and older runtimes run it too
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
+# the most weighted F1 the int8 model may lose against the float export on labelled rows
+INT8_MAX_F1_DROP = 0.005
 
 
 class ParityError(RuntimeError):
     """The exported model does not answer as the bundle it came from."""
+
+
+class QuantizationError(RuntimeError):
+    """The int8 model loses more than `INT8_MAX_F1_DROP` of the float export's F1."""
 
 
 @dataclass(frozen=True)
@@ -220,10 +228,72 @@ def export_checked(
     return parity
 
 
+@dataclass(frozen=True)
+class Quantization:
+    """Weighted F1 of the float export and of its int8 quantization on the same labelled rows."""
+
+    rows: int
+    f1_float: float
+    f1_int8: float
+
+    @property
+    def f1_drop(self) -> float:
+        return self.f1_float - self.f1_int8
+
+    @property
+    def holds(self) -> bool:
+        return self.f1_drop <= INT8_MAX_F1_DROP
+
+
+def quantize_int8(directory: str | Path) -> Path:
+    """The bundle's ONNX export with its weights quantized to int8 (dynamic quantization: the
+    activations are quantized per batch as it runs), written beside it; the file's path.
+
+    Four times smaller and about twice as fast on CPUs with int8 dot products. Activation scales
+    are taken over the whole batch, so a text's probabilities move slightly with the texts it is
+    batched with (the float backends answer the same whatever the batch, within 1e-6).
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    directory = Path(directory)
+    quantize_dynamic(directory / ONNX_FILE, directory / INT8_FILE, weight_type=QuantType.QInt8)
+    return directory / INT8_FILE
+
+
+def quantize_checked(directory: str | Path, labelled: pd.DataFrame) -> Quantization:
+    """Quantize the export in `directory`; raise `QuantizationError` unless the int8 model's
+    weighted F1 on `labelled` (title, description, tag) is within `INT8_MAX_F1_DROP` of the
+    float export's. Parity to 1e-4 is not asked of it: quantization moves probabilities by
+    up to a few tenths, and what matters is the tags it gives."""
+    from sklearn.metrics import f1_score
+
+    from tagger.data import texts_of
+
+    if labelled.empty:
+        raise ValueError("an int8 check needs labelled rows")
+    texts, truth = texts_of(labelled), labelled["tag"].tolist()
+    quantize_int8(directory)
+    scores = [
+        float(
+            f1_score(truth, OnnxClassifier.load(directory, name).predict(texts), average="weighted")
+        )
+        for name in (ONNX_FILE, INT8_FILE)
+    ]
+    check = Quantization(rows=len(texts), f1_float=scores[0], f1_int8=scores[1])
+    if not check.holds:
+        raise QuantizationError(
+            f"the int8 model scores {check.f1_int8:.4f} weighted F1 on {check.rows} labelled "
+            f"rows against the float export's {check.f1_float:.4f}: a drop of "
+            f"{check.f1_drop:.4f}, more than the {INT8_MAX_F1_DROP} allowed; serve the onnx backend"
+        )
+    return check
+
+
 def load_classifier(
-    directory: str | Path, backend: Backend, threads: int | None = None
+    directory: str | Path, backend: ServingBackend, threads: int | None = None
 ) -> Classifier:
-    """The bundle in `directory` on the chosen backend (onnx needs the exported file there).
+    """The bundle in `directory` on the chosen backend (onnx needs the exported file there,
+    onnx-int8 its quantization).
 
     `threads`: the threads of one forward pass (None: the runtime's default, every core). For
     torch that is the process's setting, so it is changed for the whole process.
@@ -234,9 +304,10 @@ def load_classifier(
 
             torch.set_num_threads(threads)
         return TextClassifier.load(directory)
-    if backend == "onnx":
-        return OnnxClassifier.load(directory, threads=threads)
-    raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+    if backend in ("onnx", "onnx-int8"):
+        model_file = INT8_FILE if backend == "onnx-int8" else ONNX_FILE
+        return OnnxClassifier.load(directory, model_file, threads=threads)
+    raise ValueError(f"unknown backend {backend!r}; expected one of {SERVING_BACKENDS}")
 
 
 def on_backend(
