@@ -221,6 +221,14 @@ def int8_rows(results: dict) -> list[Row]:
             q["bs1"]["sps"],
             o["sps"],
         ),
+        compare(
+            "in-process samples/s, batch 32, length-sorted: dynamic int8 ONNX vs eager PyTorch"
+            f" (int8 and torch tags differ on {q['parity_vs_torch']['argmax_mismatches']} of"
+            f" {q['parity_vs_torch']['rows']} texts, probabilities by up to"
+            f" {q['parity_vs_torch']['max_abs_diff']:.2f})",
+            q["bs32"]["sps"],
+            results["in_process"]["bs32"]["torch"]["sps"],
+        ),
     ]
 
 

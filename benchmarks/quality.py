@@ -99,9 +99,21 @@ CANDIDATES: dict[str, Candidate] = {
         ),
         Candidate(
             "hybrid_tfidf_0.5",
-            "configs/train.yaml's recipe: the baseline's probabilities mixed 0.5 / 0.5 with"
-            " TF-IDF + LR's (same trainings)",
+            "the baseline's probabilities mixed 0.5 / 0.5 with TF-IDF + LR's (same trainings)",
             lexical_weight=0.5,
+            trains="baseline",
+        ),
+        Candidate(
+            "hybrid_tfidf_0.6",
+            "configs/train.yaml's recipe: the baseline's probabilities mixed 0.4 / 0.6 with"
+            " TF-IDF + LR's (same trainings)",
+            lexical_weight=0.6,
+            trains="baseline",
+        ),
+        Candidate(
+            "hybrid_tfidf_0.7",
+            "the baseline's probabilities mixed 0.3 / 0.7 with TF-IDF + LR's (same trainings)",
+            lexical_weight=0.7,
             trains="baseline",
         ),
         Candidate(

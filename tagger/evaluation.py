@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from tagger.data import texts_of
 from tagger.model import TextClassifier
@@ -138,6 +137,8 @@ def bootstrap_f1_interval(
 
 
 def _scores(y_true: Sequence[str], y_pred: Sequence[str], average: str) -> Scores:
+    from sklearn.metrics import precision_recall_fscore_support
+
     if not len(y_true):
         return Scores(0.0, 0.0, 0.0, 0)
     p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
@@ -151,7 +152,12 @@ def score_predictions(
     resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> EvaluationReport:
     """Score predictions against `df["tag"]` (weighted averages, as Made-With-ML reports), with
-    a bootstrap interval of the F1 in `extra` (`resamples=0` leaves it out)."""
+    a bootstrap interval of the F1 in `extra` (`resamples=0` leaves it out).
+
+    scikit-learn is imported here, not with the module: reading a stored report (every cached
+    rerun's promotion does) should not pay for it."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
     y_true = df["tag"].to_numpy()
     y_pred = np.asarray(predictions)
     p, r, f, support = precision_recall_fscore_support(

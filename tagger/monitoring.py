@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from tagger.config import MonitorPolicy
 from tagger.data import join_text
@@ -220,6 +219,8 @@ def ks_check(
     name: str, group: str, sides: Sides, policy: MonitorPolicy, alternative: str = "two-sided"
 ) -> Check:
     """Kolmogorov-Smirnov; `alternative="greater"` fires only when the current values run larger."""
+    from scipy import stats  # here, not with the module: reading a report needs no scipy
+
     result = stats.ks_2samp(sides.reference, sides.current, alternative=alternative)
     return Check(
         name=name,
@@ -234,6 +235,8 @@ def ks_check(
 
 
 def share_check(name: str, group: str, sides: Sides, policy: MonitorPolicy) -> Check:
+    from scipy import stats
+
     ref, cur = sides.reference.astype(bool), sides.current.astype(bool)
     table = np.array([[ref.sum(), (~ref).sum()], [cur.sum(), (~cur).sum()]])
     # every row on one side of the share: nothing to test
@@ -258,6 +261,8 @@ def tag_mix_check(
     labels: tuple[str, ...],
     policy: MonitorPolicy,
 ) -> tuple[Check, dict[str, dict[str, float]]]:
+    from scipy import stats
+
     ref = Counter(reference_tags)
     cur = Counter(current_tags)
     present = [label for label in labels if ref[label] + cur[label] > 0]

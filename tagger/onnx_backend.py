@@ -249,14 +249,18 @@ def quantize_int8(directory: str | Path) -> Path:
     """The bundle's ONNX export with its weights quantized to int8 (dynamic quantization: the
     activations are quantized per batch as it runs), written beside it; the file's path.
 
-    Four times smaller and about twice as fast on CPUs with int8 dot products. Activation scales
-    are taken over the whole batch, so a text's probabilities move slightly with the texts it is
-    batched with (the float backends answer the same whatever the batch, within 1e-6).
+    A scale per output channel of each weight matrix, not one per matrix: the usual choice for
+    transformers, at no cost in speed. Four times smaller and about twice as fast on CPUs with
+    int8 dot products. Activation scales are taken over the whole batch, so a text's
+    probabilities move slightly with the texts it is batched with (the float backends answer
+    the same whatever the batch, within 1e-6).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     directory = Path(directory)
-    quantize_dynamic(directory / ONNX_FILE, directory / INT8_FILE, weight_type=QuantType.QInt8)
+    quantize_dynamic(
+        directory / ONNX_FILE, directory / INT8_FILE, weight_type=QuantType.QInt8, per_channel=True
+    )
     return directory / INT8_FILE
 
 
