@@ -112,7 +112,16 @@ MEMORY_REQUESTS = 10_000
 MEMORY_CHUNKS = 4  # RSS after each quarter: a plateau or a climb
 MEMORY_WARMUP = 1_000
 MEMORY_CONCURRENCY = 32
+MEMORY_SETTLE_S = 3.0  # the batcher trims the heap after 1 s without requests
 HOP_REQUESTS = 300
+
+
+def _rss_at_rest_mb(pid: int) -> dict[str, float]:
+    """RSS once the load has stopped for `MEMORY_SETTLE_S`: what the server keeps. Read while
+    requests run, it also holds the batch in flight (tens of MB a worker on torch, coming and
+    going), which hides growth or fakes it."""
+    time.sleep(MEMORY_SETTLE_S)
+    return _rss_mb(pid)
 
 
 def _rss_mb(pid: int) -> dict[str, float]:
@@ -198,14 +207,15 @@ def memory(backend: str) -> None:
         url = f"{server.url}/predict"
         # warm-up at full concurrency: the batcher's largest batches size the runtimes' buffers
         asyncio.run(_load(url, projects, MEMORY_CONCURRENCY, MEMORY_WARMUP))
-        before = _rss_mb(server.pid)
-        chunks, curve = [], []
+        before = _rss_at_rest_mb(server.pid)
+        chunks, curve, in_flight = [], [], []
         for _ in range(MEMORY_CHUNKS):
             chunk = asyncio.run(
                 _load(url, projects, MEMORY_CONCURRENCY, MEMORY_REQUESTS // MEMORY_CHUNKS)
             )
             chunks.append(chunk)
-            curve.append(sum(_rss_mb(server.pid).values()))
+            in_flight.append(sum(_rss_mb(server.pid).values()))
+            curve.append(sum(_rss_at_rest_mb(server.pid).values()))
         after = _rss_mb(server.pid)
         load = {
             "requests": sum(c["requests"] for c in chunks),
@@ -213,6 +223,7 @@ def memory(backend: str) -> None:
             "rps": float(np.mean([c["rps"] for c in chunks])),
             "p50_ms": float(np.median([c["p50_ms"] for c in chunks])),
             "rss_total_mb_per_chunk": curve,
+            "rss_total_mb_per_chunk_in_flight": in_flight,
         }
         runner = load_classifier(model.path, backend)
         results["hops"] = _hops(server.url, runner, projects[0])
@@ -342,10 +353,16 @@ def memory_rows(results: dict) -> list[Row]:
     """The README's row of a `results/serving-memory-<backend>.json`."""
     load, total = results["load"], results["rss_total_mb"]
     curve = load.get("rss_total_mb_per_chunk")
+    in_flight = load.get("rss_total_mb_per_chunk_in_flight")
     steps = (
         f"; total after each {load['requests'] // len(curve):,}: "
         + ", ".join(f"{mb:.0f}" for mb in curve)
         + " MB"
+        + (
+            f" at rest, {', '.join(f'{mb:.0f}' for mb in in_flight)} MB just before it"
+            if in_flight
+            else ""
+        )
         if curve
         else ""
     )
@@ -356,7 +373,8 @@ def memory_rows(results: dict) -> list[Row]:
     return [
         compare(
             f"serving RSS MB, all processes, after {load['requests']:,} requests at concurrency "
-            f"{MEMORY_CONCURRENCY} vs after a warm-up at the same concurrency "
+            f"{MEMORY_CONCURRENCY} vs after a warm-up at the same concurrency"
+            f"{f', both {MEMORY_SETTLE_S:.0f} s after the load stops' if in_flight else ''} "
             f"(`python -m benchmarks.serving --memory --backend {backend}`; {load['failures']:,} "
             f"failed, {load['rps']:.0f} req/s{steps}; per process: {per_process}"
             f"{conditions(results)})",

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from serving.memory import HeapTrimmer
+
 
 @dataclass
 class _Waiting:
@@ -29,9 +31,19 @@ class MicroBatcher:
     """One model, one thread for its forward passes (ONNX Runtime and torch release the GIL, so
     the event loop keeps reading requests meanwhile), one loop that feeds it."""
 
-    def __init__(self, predict_proba: Callable[[list[str]], np.ndarray], max_items: int) -> None:
+    def __init__(
+        self,
+        predict_proba: Callable[[list[str]], np.ndarray],
+        max_items: int,
+        trimmer: HeapTrimmer | None = None,
+        idle_s: float = 1.0,
+    ) -> None:
+        """`trimmer` runs on the forward thread once a batch's answers are handed out, so it
+        delays the next batch, never this one; and once when no request came for `idle_s`."""
         self._predict_proba = predict_proba
         self._max_items = max_items
+        self._trimmer = trimmer
+        self._idle_s = idle_s
         self._queue: deque[_Waiting] = deque()
         self._arrived = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forward")
@@ -61,7 +73,12 @@ class MicroBatcher:
     async def _feed(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await self._arrived.wait()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), self._idle_s)
+            except TimeoutError:
+                if self._trimmer is not None:
+                    await loop.run_in_executor(self._executor, self._trimmer.when_idle)
+                continue
             self._arrived.clear()
             while self._queue:
                 batch = self._next_batch()
@@ -79,3 +96,5 @@ class MicroBatcher:
                     if not waiting.answer.done():  # its caller may have gone (a cancelled request)
                         waiting.answer.set_result(rows[start:end])
                     start = end
+                if self._trimmer is not None:
+                    await loop.run_in_executor(self._executor, self._trimmer.after_batch)

@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse
 from serving import bentoml_internals, rollout
 from serving.batching import MicroBatcher
 from serving.contract import ErrorBody, RequestContract
+from serving.memory import HeapTrimmer
 from serving.records import (
     FEEDBACK,
     PREDICTIONS,
@@ -179,14 +180,16 @@ class TaggerService:
     def __init__(self) -> None:
         self.backend = model_backend(self.model)
         self.classifier = load_classifier(self.model.path, self.backend, MODEL_THREADS)
-        self.classify = MicroBatcher(self.classifier.predict_proba, MAX_ITEMS)
+        self.classify = MicroBatcher(self.classifier.predict_proba, MAX_ITEMS, HeapTrimmer())
         self.classify_candidate: MicroBatcher | None = None
         self.candidate_version = None
         if PLAN.candidate is not None:
             candidate = load_classifier(
                 self.candidate.path, model_backend(self.candidate), MODEL_THREADS
             )
-            self.classify_candidate = MicroBatcher(candidate.predict_proba, MAX_ITEMS)
+            self.classify_candidate = MicroBatcher(
+                candidate.predict_proba, MAX_ITEMS, HeapTrimmer()
+            )
             self.candidate_version = self.candidate.info.labels.get("zenml_version")
         self.info = self._describe()
         self.version = self.info.get("zenml_model_version")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from serving.batching import MicroBatcher
+from serving.memory import HeapTrimmer
 
 
 class CountingModel:
@@ -96,3 +97,57 @@ def test_more_texts_than_a_batch_holds_is_refused():
 
     with pytest.raises(ValueError, match="at most 2 texts"):
         asyncio.run(scenario())
+
+
+class RecordingTrimmer(HeapTrimmer):
+    """A real trimmer that also notes which thread ran it, how, and how many batches had run."""
+
+    def __init__(self, model: CountingModel, every_s: float) -> None:
+        super().__init__(every_s)
+        self.model = model
+        self.calls: list[tuple[str, str, int]] = []
+        self.idle = threading.Event()
+
+    def after_batch(self) -> None:
+        self.calls.append(("batch", threading.current_thread().name, len(self.model.batches)))
+        super().after_batch()
+
+    def when_idle(self) -> None:
+        self.calls.append(("idle", threading.current_thread().name, len(self.model.batches)))
+        super().when_idle()
+        self.idle.set()
+
+
+def test_the_trimmer_runs_on_the_forward_thread_after_batches_and_once_idle():
+    model = CountingModel()
+    trimmer = RecordingTrimmer(model, every_s=3600)
+
+    async def scenario() -> list[np.ndarray]:
+        batcher = MicroBatcher(model, max_items=8, trimmer=trimmer, idle_s=0.05)
+        answers = [await batcher(["a"]), await batcher(["bb"])]
+        await asyncio.to_thread(trimmer.idle.wait, 5)
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert [a[:, 0].tolist() for a in answers] == [[1], [2]]
+    assert [(how, n) for how, _, n in trimmer.calls[:3]] == [
+        ("batch", 1),
+        ("batch", 2),
+        ("idle", 2),
+    ]
+    assert all(thread.startswith("forward") for _, thread, _ in trimmer.calls)
+    # the first batch trimmed, the second was within the interval, going idle trimmed what it left
+    assert trimmer.trims == 2
+
+
+def test_an_idle_trimmer_trims_only_what_batches_left():
+    trimmer = HeapTrimmer(every_s=3600)
+    assert trimmer.available  # glibc, as on every machine this project builds on
+    trimmer.when_idle()
+    assert trimmer.trims == 0
+    for _ in range(5):
+        trimmer.after_batch()
+    assert trimmer.trims == 1
+    trimmer.when_idle()
+    trimmer.when_idle()
+    assert trimmer.trims == 2
