@@ -38,8 +38,8 @@ class MicroBatcher:
         trimmer: HeapTrimmer | None = None,
         idle_s: float = 1.0,
     ) -> None:
-        """`trimmer` runs on the forward thread once a batch's answers are handed out, so it
-        delays the next batch, never this one; and once when no request came for `idle_s`."""
+        """`trimmer` hears of every batch, and trims on the forward thread once no request came
+        for `idle_s`."""
         self._predict_proba = predict_proba
         self._max_items = max_items
         self._trimmer = trimmer
@@ -97,4 +97,4 @@ class MicroBatcher:
                         waiting.answer.set_result(rows[start:end])
                     start = end
                 if self._trimmer is not None:
-                    await loop.run_in_executor(self._executor, self._trimmer.after_batch)
+                    self._trimmer.after_batch()
