@@ -88,35 +88,25 @@ def _served(classifier, backend: str, projects: list[dict], test_df) -> dict:
 
 
 def _weighted_f1(classifier, test_df) -> float:
-    from sklearn.metrics import f1_score
-
     from tagger.data import texts_of
+    from tagger.evaluation import score_predictions
 
-    return float(
-        f1_score(test_df["tag"], classifier.predict(texts_of(test_df)), average="weighted")
-    )
+    predictions = classifier.predict(texts_of(test_df))
+    return score_predictions(test_df, predictions, classifier.labels, resamples=0).overall.f1
 
 
-def _int8(bundle: Path, onnx, torch_classifier, test_df, texts: list[str]) -> dict:
-    from tagger.onnx_backend import (
-        INT8_FILE,
-        INT8_MAX_F1_DROP,
-        ONNX_FILE,
-        OnnxClassifier,
-        compare,
-        quantize_int8,
-    )
+def _int8(bundle: Path, torch_classifier, test_df, texts: list[str]) -> dict:
+    from tagger.onnx_backend import INT8_FILE, ONNX_FILE, OnnxClassifier, compare, measure_int8
 
-    quantize_int8(bundle)
+    measured = measure_int8(bundle, test_df)
     int8 = OnnxClassifier.load(bundle, model_file=INT8_FILE)
-    f1_float, f1_int8 = _weighted_f1(onnx, test_df), _weighted_f1(int8, test_df)
     return {
-        "test_rows": len(test_df),
+        "test_rows": measured.rows,
         "f1_torch": _weighted_f1(torch_classifier, test_df),
-        "f1_onnx": f1_float,
-        "f1_int8": f1_int8,
-        "f1_drop": f1_float - f1_int8,
-        "selectable": f1_float - f1_int8 <= INT8_MAX_F1_DROP,
+        "f1_onnx": measured.f1_float,
+        "f1_int8": measured.f1_int8,
+        "f1_drop": measured.f1_drop,
+        "selectable": measured.holds,
         "parity_vs_torch": asdict(compare(torch_classifier, int8, texts)),
         "bs1": _in_process(int8, texts, 1),
         "bs32": _in_process(int8, texts, 32),
@@ -152,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
             for b in (1, 32)
         }
         if test_df is not None:
-            results["int8"] = _int8(bundle, onnx, classifier, test_df, texts)
+            results["int8"] = _int8(bundle, classifier, test_df, texts)
 
     # int8 is served only from a fine-tuned classifier: its build checks the test split's F1
     backends = ("torch", "onnx") if test_df is None else ("torch", "onnx", "onnx-int8")

@@ -215,8 +215,8 @@ def memory(backend: str) -> None:
             )
             chunks.append(chunk)
             in_flight.append(sum(_rss_mb(server.pid).values()))
-            curve.append(sum(_rss_at_rest_mb(server.pid).values()))
-        after = _rss_mb(server.pid)
+            after = _rss_at_rest_mb(server.pid)
+            curve.append(sum(after.values()))
         load = {
             "requests": sum(c["requests"] for c in chunks),
             "failures": sum(c["failures"] for c in chunks),

@@ -74,10 +74,11 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                await asyncio.wait_for(self._arrived.wait(), self._idle_s)
+                # without a trimmer there is nothing to do when idle: wait as long as it takes
+                idle_s = self._idle_s if self._trimmer is not None else None
+                await asyncio.wait_for(self._arrived.wait(), idle_s)
             except TimeoutError:
-                if self._trimmer is not None:
-                    await loop.run_in_executor(self._executor, self._trimmer.when_idle)
+                await loop.run_in_executor(self._executor, self._trimmer.when_idle)
                 continue
             self._arrived.clear()
             while self._queue:

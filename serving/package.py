@@ -16,6 +16,7 @@ from serving.rollout import PLAN_ENV, RolloutPlan, Strategy
 from serving.service import MODEL_CARD_FILE, MODEL_NAME, model_backend
 from tagger.config import ServingBackend
 from tagger.model import Classifier, TextClassifier
+from tagger.onnx_backend import ONNX_MODEL_FILES, load_classifier
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,7 +60,7 @@ def save_model(
     }
     with tempfile.TemporaryDirectory(prefix="tagger-bundle-") as tmp:
         bundle = Path(tmp) / "bundle"
-        if backend in ("onnx", "onnx-int8"):
+        if backend in ONNX_MODEL_FILES:
             from tagger.data import texts_of
             from tagger.onnx_backend import export_checked, quantize_checked
 
@@ -124,8 +125,6 @@ def build_bento(
 def served_classifiers(bento: bentoml.Bento) -> dict[str, Classifier]:
     """The classifiers `bento` serves, by the ZenML version its answers name, loaded from the
     Bento's own model files on the Bento's backend: what its live answers must equal."""
-    from tagger.onnx_backend import load_classifier
-
     plan = RolloutPlan.from_labels(bento.info.labels)
     if plan is None:
         raise ValueError(

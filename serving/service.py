@@ -2,11 +2,12 @@
 
 The model is the BentoML model `project-tagger` holding one `TextClassifier` bundle (plain files,
 no pickle), and with the onnx backends its ONNX export (and int8 quantization) beside it; the
-model's `backend` metadata says which one serves. A Bento pins the models of its rollout plan (`serving.rollout`): production,
-and for a shadow or canary rollout the candidate too. Every /predict answer names the version that
-answered in its `x-model-version` header; in a shadow rollout the candidate's answer is recorded
-beside production's (`answered_by`, `agrees`), never returned. The classifiers run in the API's
-own process: `serving.batching.MicroBatcher` merges concurrent requests into one forward pass.
+model's `backend` metadata says which one serves. A Bento pins the models of its rollout plan
+(`serving.rollout`): production, and for a shadow or canary rollout the candidate too. Every
+/predict answer names the version that answered in its `x-model-version` header; in a shadow
+rollout the candidate's answer is recorded beside production's (`answered_by`, `agrees`), never
+returned. The classifiers run in the API's own process: `serving.batching.MicroBatcher` merges
+concurrent requests into one forward pass.
 
     POST /predict   {"title": "...", "description": "..."}   or   {"projects": [{...}, ...]}
                     optional "threshold": below it the answer is "other"

@@ -23,9 +23,8 @@ if TYPE_CHECKING:
 logger = get_logger(__name__)
 
 
-def _candidate(candidate: str | None) -> tuple[int, TextClassifier, ModelVersion] | None:
-    """The candidate version of a shadow or canary rollout (a number or a stage), its bundle
-    and the version itself."""
+def _candidate(candidate: str | None) -> ModelVersion | None:
+    """The candidate version of a shadow or canary rollout (a number or a stage)."""
     if candidate is None:
         return None
     from registry.stages import get_version
@@ -36,7 +35,7 @@ def _candidate(candidate: str | None) -> tuple[int, TextClassifier, ModelVersion
         raise ValueError(
             f"the candidate {candidate!r} is version {version.number}, the one deployed"
         )
-    return version.number, version.get_artifact(names.CLASSIFIER).load(), version
+    return version
 
 
 @step
@@ -67,7 +66,10 @@ def build_bento(
     other = _candidate(candidate)
     candidate_model = (
         package.save_model(
-            other[1], zenml_version=other[0], backend=backend, labelled=_test_split(other[2])
+            other.get_artifact(names.CLASSIFIER).load(),
+            zenml_version=other.number,
+            backend=backend,
+            labelled=_test_split(other),
         )
         if other
         else None

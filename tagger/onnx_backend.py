@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
+# the file each ONNX Runtime backend answers with, beside the bundle
+ONNX_MODEL_FILES: dict[ServingBackend, str] = {"onnx": ONNX_FILE, "onnx-int8": INT8_FILE}
 TOKENIZER_FILE = "tokenizer.json"
 # the TorchScript exporter writes opsets up to 20, all of which onnxruntime 1.31 runs; 17 is the
 # first with LayerNormalization as one op, and older runtimes run it too
@@ -264,26 +266,31 @@ def quantize_int8(directory: str | Path) -> Path:
     return directory / INT8_FILE
 
 
-def quantize_checked(directory: str | Path, labelled: pd.DataFrame) -> Quantization:
-    """Quantize the export in `directory`; raise `QuantizationError` unless the int8 model's
-    weighted F1 on `labelled` (title, description, tag) is within `INT8_MAX_F1_DROP` of the
-    float export's. Parity to 1e-4 is not asked of it: quantization moves probabilities by
-    up to a few tenths, and what matters is the tags it gives."""
-    from sklearn.metrics import f1_score
-
+def measure_int8(directory: str | Path, labelled: pd.DataFrame) -> Quantization:
+    """Quantize the export in `directory` and score it and the float export on `labelled`
+    (title, description, tag)."""
     from tagger.data import texts_of
+    from tagger.evaluation import score_predictions
 
     if labelled.empty:
         raise ValueError("an int8 check needs labelled rows")
-    texts, truth = texts_of(labelled), labelled["tag"].tolist()
+    texts = texts_of(labelled)
     quantize_int8(directory)
-    scores = [
-        float(
-            f1_score(truth, OnnxClassifier.load(directory, name).predict(texts), average="weighted")
+    scores = []
+    for name in (ONNX_FILE, INT8_FILE):
+        classifier = OnnxClassifier.load(directory, name)
+        report = score_predictions(
+            labelled, classifier.predict(texts), classifier.labels, resamples=0
         )
-        for name in (ONNX_FILE, INT8_FILE)
-    ]
-    check = Quantization(rows=len(texts), f1_float=scores[0], f1_int8=scores[1])
+        scores.append(report.overall.f1)
+    return Quantization(rows=len(texts), f1_float=scores[0], f1_int8=scores[1])
+
+
+def quantize_checked(directory: str | Path, labelled: pd.DataFrame) -> Quantization:
+    """`measure_int8`, raising `QuantizationError` unless the int8 model's weighted F1 is within
+    `INT8_MAX_F1_DROP` of the float export's. Parity to 1e-4 is not asked of it: quantization
+    moves probabilities by up to a few tenths, and what matters is the tags it gives."""
+    check = measure_int8(directory, labelled)
     if not check.holds:
         raise QuantizationError(
             f"the int8 model scores {check.f1_int8:.4f} weighted F1 on {check.rows} labelled "
@@ -308,9 +315,8 @@ def load_classifier(
 
             torch.set_num_threads(threads)
         return TextClassifier.load(directory)
-    if backend in ("onnx", "onnx-int8"):
-        model_file = INT8_FILE if backend == "onnx-int8" else ONNX_FILE
-        return OnnxClassifier.load(directory, model_file, threads=threads)
+    if backend in ONNX_MODEL_FILES:
+        return OnnxClassifier.load(directory, ONNX_MODEL_FILES[backend], threads=threads)
     raise ValueError(f"unknown backend {backend!r}; expected one of {SERVING_BACKENDS}")
 
 
