@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import statistics
 import sys
@@ -39,6 +40,7 @@ from benchmarks.table import Cells, markdown
 from project.paths import PROJECT_ROOT, SHARED_DATASET
 
 if TYPE_CHECKING:
+    from tagger.evaluation import EvaluationReport
     from tagger.lexical import LexicalModel
 
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
@@ -247,26 +249,31 @@ def train_fold(
 
 
 def fold_result(
-    candidate: Candidate, setup: Setup, seed: int, fold: int, cached_only: bool = False
+    candidate: Candidate,
+    setup: Setup,
+    seed: int,
+    fold: int,
+    cached_only: bool = False,
+    members: Sequence[int] | None = None,
 ) -> dict | None:
     """The candidate's model on one test fold: its trainings' probabilities averaged, TF-IDF's
     mixed in, the tag with the highest probability predicted. None when `cached_only` and a
-    training is not cached."""
+    training is not cached. `members` picks other trainings of the recipe than the candidate's
+    own (`range(members)`): `training_seed_spread` scores each alone."""
     from tagger.evaluation import score_predictions
     from tagger.lexical import mix_probabilities
 
-    members = []
-    for member in range(candidate.members):
+    trainings = []
+    for member in range(candidate.members) if members is None else members:
         entry = train_fold(candidate, setup, seed, fold, member, cached_only)
         if entry is None:
             return None
-        members.append(entry)
-    df, labels = setup.df, members[0]["labels"]
-    probabilities = np.mean([m["probabilities"] for m in members], axis=0)
-    test = np.asarray(members[0]["test_rows"])
+        trainings.append(entry)
+    df, labels = setup.df, trainings[0]["labels"]
+    probabilities = np.mean([t["probabilities"] for t in trainings], axis=0)
+    test = np.asarray(trainings[0]["test_rows"])
     if candidate.lexical_weight:
-        rest = np.setdiff1d(np.arange(len(df)), test)
-        tfidf = tfidf_model(df, rest, labels).predict_proba(_texts(df.iloc[test]))
+        tfidf = tfidf_probabilities(df, test, tuple(labels))
         probabilities = mix_probabilities(probabilities, tfidf, candidate.lexical_weight)
     predictions = [labels[i] for i in probabilities.argmax(axis=1)]
     return {
@@ -275,9 +282,9 @@ def fold_result(
         "test_rows": test.tolist(),
         "predictions": predictions,
         "test_f1": score_predictions(df.iloc[test], predictions, labels, resamples=0).overall.f1,
-        "best_epoch": statistics.fmean(m["best_epoch"] for m in members),
-        "train_seconds": sum(m["train_seconds"] for m in members),
-        "device": members[0].get("device", "not recorded"),
+        "best_epoch": statistics.fmean(t["best_epoch"] for t in trainings),
+        "train_seconds": sum(t["train_seconds"] for t in trainings),
+        "device": trainings[0].get("device", "not recorded"),
     }
 
 
@@ -298,6 +305,19 @@ def tfidf_model(
     return LexicalModel.fit(_texts(df.iloc[rest]), df["tag"].iloc[rest], labels or LABELS)
 
 
+_TFIDF_FITTED: dict[tuple, np.ndarray] = {}
+
+
+def tfidf_probabilities(df: pd.DataFrame, test: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
+    """TF-IDF + LR fitted on every row but the test fold's, on the test fold; fitted once per
+    fold, since every hybrid and every training of a fold draw mixes in the same model."""
+    key = (id(df), test.tobytes(), labels)
+    if key not in _TFIDF_FITTED:
+        rest = np.setdiff1d(np.arange(len(df)), test)
+        _TFIDF_FITTED[key] = tfidf_model(df, rest, labels).predict_proba(_texts(df.iloc[test]))
+    return _TFIDF_FITTED[key]
+
+
 def _spread(values: list[float]) -> dict[str, float]:
     return {
         "mean": statistics.fmean(values),
@@ -307,20 +327,32 @@ def _spread(values: list[float]) -> dict[str, float]:
     }
 
 
+def out_of_fold_predictions(df: pd.DataFrame, entries: list[dict]) -> np.ndarray:
+    """One seed's fold results put together: a tag for every row."""
+    predictions = np.empty(len(df), dtype=object)
+    for entry in entries:
+        predictions[entry["test_rows"]] = entry["predictions"]
+    return predictions
+
+
+def out_of_fold_report(df: pd.DataFrame, entries: list[dict]) -> EvaluationReport:
+    """One seed's fold results scored together: every row once."""
+    from tagger.data import LABELS
+    from tagger.evaluation import score_predictions
+
+    return score_predictions(df, list(out_of_fold_predictions(df, entries)), LABELS, resamples=0)
+
+
 def summarise(df: pd.DataFrame, runs: dict[int, list[dict]], folds: int) -> dict:
     """Per seed, the out-of-fold predictions of all folds scored together (every row once);
     then mean / min / max over seeds, and over the single folds."""
     from tagger.data import LABELS
-    from tagger.evaluation import score_predictions
 
     per_seed: dict[str, dict] = {}
     for seed, entries in sorted(runs.items()):
         if len(entries) < folds:
             continue
-        predictions = np.empty(len(df), dtype=object)
-        for entry in entries:
-            predictions[entry["test_rows"]] = entry["predictions"]
-        report = score_predictions(df, list(predictions), LABELS)
+        report = out_of_fold_report(df, entries)
         per_seed[str(seed)] = {
             "f1": report.overall.f1,
             "f1_per_class": {label: s.f1 for label, s in report.per_class.items()},
@@ -345,6 +377,56 @@ def summarise(df: pd.DataFrame, runs: dict[int, list[dict]], folds: int) -> dict
             for label in LABELS
         }
     return summary
+
+
+def training_seed_spread(candidate: Candidate, setup: Setup) -> dict | None:
+    """What the training seed alone changes: on each fold draw (a seed's folds) where the recipe
+    has 2 or more trainings with different seeds (`--training-seeds`), each training scored
+    alone, out of fold. The F1 spread within a draw, pooled over draws, leaves out what the draw
+    of the folds adds (which moves even TF-IDF + LR, a model with no seed); `churn` is the share
+    of rows whose tag differs between two such trainings, over every pair: the projects for which
+    the tag a user gets is the seed's choice. None for a seed ensemble (its members are its
+    trainings) or when no draw has 2 trainings."""
+    from tagger.data import LABELS
+    from tagger.evaluation import score_predictions
+
+    if candidate.members > 1:
+        return None
+    recipe_dir = setup.cache_dir / candidate.recipe_name
+    seeds = {
+        int(path.name.split("-")[0].removeprefix("seed"))
+        for path in recipe_dir.glob(f"seed*-fold*of{setup.folds}-member1.json")
+    }
+    by_draw: dict[str, list[float]] = {}
+    churn: list[float] = []
+    for seed in sorted(seeds):
+        trainings = []
+        for member in itertools.count():
+            results = [
+                fold_result(candidate, setup, seed, fold, cached_only=True, members=[member])
+                for fold in range(setup.folds)
+            ]
+            if None in results:
+                break
+            trainings.append(out_of_fold_predictions(setup.df, results))
+        if len(trainings) < 2:
+            continue
+        by_draw[str(seed)] = [
+            score_predictions(setup.df, list(tags), LABELS, resamples=0).overall.f1
+            for tags in trainings
+        ]
+        churn += [float(np.mean(a != b)) for a, b in itertools.combinations(trainings, 2)]
+    if not by_draw:
+        return None
+    within = statistics.fmean(statistics.variance(scores) for scores in by_draw.values())
+    draw_means = [statistics.fmean(scores) for scores in by_draw.values()]
+    return {
+        "f1_by_draw": by_draw,
+        "mean": statistics.fmean(f1 for scores in by_draw.values() for f1 in scores),
+        "stdev_within_draw": within**0.5,
+        "stdev_of_draw_means": statistics.stdev(draw_means) if len(draw_means) > 1 else None,
+        "churn": _spread(churn),
+    }
 
 
 def changed_settings(recipe: dict) -> dict:
@@ -483,6 +565,62 @@ def rows(results: dict) -> list[Cells]:
     return found
 
 
+SPREAD_HEADER = (
+    "| recipe | fold draws (seeds) x training seeds | F1 mean | F1 stdev over training seeds, same"
+    " folds (points) | vs baseline's | tags that change with the training seed, % of rows (min-max)"
+    " | vs baseline's | F1 stdev over fold draws (points) |\n|---|---|---|---|---|---|---|---|"
+)
+
+
+def spread_rows(results: dict) -> list[Cells]:
+    """The README's second quality table: the seed's own share of the spread."""
+    spreads = {
+        name: summary["training_seed_spread"]
+        for name, summary in results["candidates"].items()
+        if summary.get("training_seed_spread")
+    }
+    reference = spreads.get("baseline")
+    found = []
+    for name, spread in spreads.items():
+        draws = spread["f1_by_draw"]
+        ratio = churn_ratio = "-"
+        if reference and name != "baseline":
+            ratio = f"{spread['stdev_within_draw'] / reference['stdev_within_draw']:.2f}x"
+            churn_ratio = f"{spread['churn']['mean'] / reference['churn']['mean']:.2f}x"
+        between, churn = spread["stdev_of_draw_means"], spread["churn"]
+        found.append(
+            Cells(
+                (
+                    name,
+                    f"{len(draws)} ({', '.join(draws)}) x {min(map(len, draws.values()))}",
+                    f"{spread['mean']:.4f}",
+                    f"{spread['stdev_within_draw'] * 100:.2f}",
+                    ratio,
+                    f"{churn['mean'] * 100:.2f} ({churn['min'] * 100:.2f}-{churn['max'] * 100:.2f})",
+                    churn_ratio,
+                    "-" if between is None else f"{between * 100:.2f}",
+                )
+            )
+        )
+    tfidf = results.get("tfidf_logreg")
+    if tfidf and found:
+        found.append(
+            Cells(
+                (
+                    "TF-IDF + LR (no seed: only the folds move it)",
+                    f"{len(tfidf['per_seed'])} x 1",
+                    f"{tfidf['f1']['mean']:.4f}",
+                    "0.00",
+                    "-",
+                    "0.00",
+                    "-",
+                    f"{tfidf['f1']['stdev'] * 100:.2f}",
+                )
+            )
+        )
+    return found
+
+
 def machine() -> dict:
     """Where the trainings ran: times and GPU numerics are only comparable on the same one."""
     import os
@@ -507,6 +645,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
     parser.add_argument(
         "--candidates", nargs="+", default=list(CANDIDATES), choices=sorted(CANDIDATES)
+    )
+    parser.add_argument(
+        "--training-seeds",
+        type=int,
+        default=1,
+        help="trainings per fold draw with different seeds (S, S + 1000, ...), each scored alone:"
+        " the spread the training seed causes on fixed folds",
     )
     parser.add_argument(
         "--report", action="store_true", help="summarise what is cached; train nothing"
@@ -543,6 +688,14 @@ def main(argv: list[str] | None = None) -> int:
                         f" ({'cached' if took < 5 else f'{took:.0f} s'})",
                         flush=True,
                     )
+                for member, fold in itertools.product(
+                    range(1, args.training_seeds), range(args.folds)
+                ):
+                    if CANDIDATES[name].members == 1:
+                        train_fold(CANDIDATES[name], setup, seed, fold, member)
+                        print(
+                            f"{name} seed {seed} training seed {member} fold {fold + 1}/{args.folds}"
+                        )
 
     results: dict = {
         "dataset": args.dataset.name,
@@ -565,6 +718,7 @@ def main(argv: list[str] | None = None) -> int:
         all_seeds |= set(runs)
         summary = summarise(df, runs, args.folds)
         if candidate:
+            summary["training_seed_spread"] = training_seed_spread(candidate, setup)
             summary.update(
                 description=candidate.description,
                 params=candidate.params,
@@ -586,6 +740,7 @@ def main(argv: list[str] | None = None) -> int:
             summary["vs_baseline"] = paired_with(summary, reference)
     results["tfidf_logreg"] = tfidf_summary(df, sorted(all_seeds), args.folds)
     print(markdown(rows(results), HEADER))
+    print(markdown(spread_rows(results), SPREAD_HEADER))
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results: {args.results}")

@@ -206,6 +206,19 @@ TABLES = (
             ),
         ),
     ),
+    Table(
+        "quality spread table on this CPU",
+        quality.SPREAD_HEADER,
+        (
+            Source(
+                quality.spread_rows,
+                "quality-cpu.json",
+                "the training seed's spread on fixed folds, on the 2-core CPU",
+                "python -m benchmarks.quality --cache-dir benchmarks/results/quality-cpu"
+                " --results benchmarks/results/quality-cpu.json --training-seeds 3",
+            ),
+        ),
+    ),
 )
 
 

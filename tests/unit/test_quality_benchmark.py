@@ -105,3 +105,32 @@ def test_ensembles_and_hybrids_reuse_the_baselines_trainings(
     ema = json.loads((tmp_path / "cache" / "ema_0.99" / "seed3-fold0of2.json").read_text())
     assert ema["recipe"]["ema_decay"] == 0.99
     assert ema["probabilities"] != entry["probabilities"]
+
+
+def test_training_seeds_are_scored_alone_on_the_same_folds(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    results = _run(
+        tmp_path,
+        tiny_model_dir,
+        "--candidates",
+        "baseline",
+        "hybrid_tfidf_0.6",
+        "--training-seeds",
+        "2",
+    )
+    baseline_dir = tmp_path / "cache" / "baseline"
+    # the second training seed is a seed ensemble's member 1: a file the ensembles reuse
+    assert len(list(baseline_dir.glob("seed3-fold*of2-member1.json"))) == 2
+    candidates = results["candidates"]
+    spread = candidates["baseline"]["training_seed_spread"]
+    scores = spread["f1_by_draw"]["3"]
+    assert len(scores) == 2
+    assert scores[0] == candidates["baseline"]["per_seed"]["3"]["f1"]
+    assert spread["stdev_within_draw"] == pytest.approx(abs(scores[0] - scores[1]) / 2**0.5)
+    assert candidates["hybrid_tfidf_0.6"]["training_seed_spread"]["f1_by_draw"].keys() == {"3"}
+    rows = quality.spread_rows(results)
+    names = [row.cells[0] for row in rows]
+    assert names[0] == "baseline" and "hybrid_tfidf_0.6" in names
+    assert names[-1].startswith("TF-IDF")
+    assert rows[0].cells[1] == "1 (3) x 2"
