@@ -18,7 +18,7 @@ def noop(value: int) -> Annotated[int, "value"]:
 
 
 @pipeline(enable_cache=False)
-def noop_chain() -> None:
+def noop_chain(steps: int = CHAIN) -> None:
     value = 0
-    for index in range(CHAIN):
+    for index in range(steps):
         value = noop(value, id=f"noop_{index}")

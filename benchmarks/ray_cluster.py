@@ -42,24 +42,38 @@ def orchestration(ray_address: str) -> dict:
     register_flavors()
     os.environ["RAY_ADDRESS"] = ray_address
     ray_stack = register(load_stack_file(STACKS_DIR / "ray-local.yaml"))
-    pipeline = noop_chain
-    results = {}
+    lengths = (CHAIN, 2 * CHAIN)
+    results: dict[str, dict[int, float]] = {}
     for stack in ("local", ray_stack):
         Client().activate_stack(stack)
-        pipeline()  # warm: imports, pipeline registration
-        walls = []
-        for _ in range(2):
-            started = time.perf_counter()
-            pipeline()
-            walls.append(time.perf_counter() - started)
-        results[stack] = min(walls)
+        noop_chain()  # warm: imports, pipeline registration
+        for steps in lengths:
+            walls = []
+            for _ in range(2):
+                started = time.perf_counter()
+                noop_chain(steps=steps)
+                walls.append(time.perf_counter() - started)
+            results.setdefault(stack, {})[steps] = min(walls)
     Client().activate_stack("local")
+    local, ray_run = results["local"], results[ray_stack]
+    # what each step adds, from the longer chain's extra steps: the run's fixed cost (the Ray
+    # Job's submission and its driver's start) cancels out
+    marginal = ((ray_run[lengths[1]] - local[lengths[1]]) - (ray_run[CHAIN] - local[CHAIN])) / (
+        lengths[1] - CHAIN
+    )
     return {
         "steps": CHAIN,
-        "local_run_s": round(results["local"], 2),
-        "ray_run_s": round(results[ray_stack], 2),
-        "per_step_overhead_s": round((results[ray_stack] - results["local"]) / CHAIN, 2),
-        "ray_vs_local_wall_ratio": round(results[ray_stack] / results["local"], 2),
+        "local_run_s": round(local[CHAIN], 2),
+        "ray_run_s": round(ray_run[CHAIN], 2),
+        "per_step_overhead_s": round((ray_run[CHAIN] - local[CHAIN]) / CHAIN, 2),
+        "ray_vs_local_wall_ratio": round(ray_run[CHAIN] / local[CHAIN], 2),
+        "longer_chain": {
+            "steps": lengths[1],
+            "local_run_s": round(local[lengths[1]], 2),
+            "ray_run_s": round(ray_run[lengths[1]], 2),
+        },
+        "marginal_step_overhead_s": round(marginal, 2),
+        "run_fixed_overhead_s": round(ray_run[CHAIN] - local[CHAIN] - CHAIN * marginal, 2),
     }
 
 
@@ -179,6 +193,16 @@ def _command(results: dict, part: str) -> str:
     return f"`python -m benchmarks.ray_cluster {part}`{conditions(results)}"
 
 
+def _split(o: dict) -> str:
+    if "marginal_step_overhead_s" not in o:  # runs before the longer chain was measured
+        return ""
+    return (
+        f": each step adds {o['marginal_step_overhead_s']:.2f} s (the"
+        f" {o['longer_chain']['steps']}-step run against this one) and the run"
+        f" {o['run_fixed_overhead_s']:.2f} s once"
+    )
+
+
 def orchestration_rows(results: dict) -> list[Row]:
     o = results.get("orchestration")
     if not o:
@@ -186,7 +210,7 @@ def orchestration_rows(results: dict) -> list[Row]:
     return [
         compare(
             f"Ray orchestrator: wall s of a {o['steps']}-step no-op pipeline on `ray-local` vs the "
-            f"local orchestrator ({o['per_step_overhead_s']:.2f} s per step; "
+            f"local orchestrator ({o['per_step_overhead_s']:.2f} s per step{_split(o)}; "
             f"{_command(results, 'orchestration')})",
             o["ray_run_s"],
             o["local_run_s"],
