@@ -13,6 +13,7 @@ the recipe and the fold's rows, so an interrupted run continues where it stopped
     python -m benchmarks.quality                                   # every candidate, 3 seeds x 5 folds
     python -m benchmarks.quality --candidates baseline --seeds 7   # bounded
     python -m benchmarks.quality --report                          # summarise the cache, train nothing
+    python -m benchmarks.quality --training-seeds 3                # + what the training seed alone moves
 
 Candidates for a recipe that holds are variants of the default `TrainConfig` (and split), and
 combinations of its trainings (seed ensembles, hybrids with TF-IDF + LR) that reuse the baseline's
