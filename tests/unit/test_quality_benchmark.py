@@ -110,15 +110,8 @@ def test_ensembles_and_hybrids_reuse_the_baselines_trainings(
 def test_training_seeds_are_scored_alone_on_the_same_folds(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    results = _run(
-        tmp_path,
-        tiny_model_dir,
-        "--candidates",
-        "baseline",
-        "hybrid_tfidf_0.6",
-        "--training-seeds",
-        "2",
-    )
+    argv = ["--candidates", "baseline", "hybrid_tfidf_0.6", "--training-seeds", "2"]
+    results = _run(tmp_path, tiny_model_dir, *argv)
     baseline_dir = tmp_path / "cache" / "baseline"
     # the second training seed is a seed ensemble's member 1: a file the ensembles reuse
     assert len(list(baseline_dir.glob("seed3-fold*of2-member1.json"))) == 2
