@@ -187,6 +187,8 @@ class Setup:
     folds: int
     cache_dir: Path = CACHE_DIR
     base_model: str | None = None  # None: TrainConfig's
+    # TF-IDF + LR's test-fold probabilities, by test rows and labels (`tfidf_probabilities`)
+    tfidf_fitted: dict[tuple, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
 
 def train_fold(
@@ -274,7 +276,7 @@ def fold_result(
     probabilities = np.mean([t["probabilities"] for t in trainings], axis=0)
     test = np.asarray(trainings[0]["test_rows"])
     if candidate.lexical_weight:
-        tfidf = tfidf_probabilities(df, test, tuple(labels))
+        tfidf = tfidf_probabilities(setup, test, tuple(labels))
         probabilities = mix_probabilities(probabilities, tfidf, candidate.lexical_weight)
     predictions = [labels[i] for i in probabilities.argmax(axis=1)]
     return {
@@ -306,17 +308,16 @@ def tfidf_model(
     return LexicalModel.fit(_texts(df.iloc[rest]), df["tag"].iloc[rest], labels or LABELS)
 
 
-_TFIDF_FITTED: dict[tuple, np.ndarray] = {}
-
-
-def tfidf_probabilities(df: pd.DataFrame, test: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
+def tfidf_probabilities(setup: Setup, test: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
     """TF-IDF + LR fitted on every row but the test fold's, on the test fold; fitted once per
     fold, since every hybrid and every training of a fold draw mixes in the same model."""
-    key = (id(df), test.tobytes(), labels)
-    if key not in _TFIDF_FITTED:
+    key = (test.tobytes(), labels)
+    if key not in setup.tfidf_fitted:
+        df = setup.df
         rest = np.setdiff1d(np.arange(len(df)), test)
-        _TFIDF_FITTED[key] = tfidf_model(df, rest, labels).predict_proba(_texts(df.iloc[test]))
-    return _TFIDF_FITTED[key]
+        probabilities = tfidf_model(df, rest, labels).predict_proba(_texts(df.iloc[test]))
+        setup.tfidf_fitted[key] = probabilities
+    return setup.tfidf_fitted[key]
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -336,12 +337,17 @@ def out_of_fold_predictions(df: pd.DataFrame, entries: list[dict]) -> np.ndarray
     return predictions
 
 
-def out_of_fold_report(df: pd.DataFrame, entries: list[dict]) -> EvaluationReport:
-    """One seed's fold results scored together: every row once."""
+def score_tags(df: pd.DataFrame, tags: np.ndarray) -> EvaluationReport:
+    """A tag for every row of `df`, scored (no bootstrap interval: only the F1s are kept)."""
     from tagger.data import LABELS
     from tagger.evaluation import score_predictions
 
-    return score_predictions(df, list(out_of_fold_predictions(df, entries)), LABELS, resamples=0)
+    return score_predictions(df, list(tags), LABELS, resamples=0)
+
+
+def out_of_fold_report(df: pd.DataFrame, entries: list[dict]) -> EvaluationReport:
+    """One seed's fold results scored together: every row once."""
+    return score_tags(df, out_of_fold_predictions(df, entries))
 
 
 def summarise(df: pd.DataFrame, runs: dict[int, list[dict]], folds: int) -> dict:
@@ -388,16 +394,9 @@ def training_seed_spread(candidate: Candidate, setup: Setup) -> dict | None:
     of rows whose tag differs between two such trainings, over every pair: the projects for which
     the tag a user gets is the seed's choice. None for a seed ensemble (its members are its
     trainings) or when no draw has 2 trainings."""
-    from tagger.data import LABELS
-    from tagger.evaluation import score_predictions
-
     if candidate.members > 1:
         return None
-    recipe_dir = setup.cache_dir / candidate.recipe_name
-    seeds = {
-        int(path.name.split("-")[0].removeprefix("seed"))
-        for path in recipe_dir.glob(f"seed*-fold*of{setup.folds}-member1.json")
-    }
+    seeds = _cached_seeds(candidate, setup, "-member1")
     by_draw: dict[str, list[float]] = {}
     churn: list[float] = []
     for seed in sorted(seeds):
@@ -412,10 +411,7 @@ def training_seed_spread(candidate: Candidate, setup: Setup) -> dict | None:
             trainings.append(out_of_fold_predictions(setup.df, results))
         if len(trainings) < 2:
             continue
-        by_draw[str(seed)] = [
-            score_predictions(setup.df, list(tags), LABELS, resamples=0).overall.f1
-            for tags in trainings
-        ]
+        by_draw[str(seed)] = [score_tags(setup.df, tags).overall.f1 for tags in trainings]
         churn += [float(np.mean(a != b)) for a, b in itertools.combinations(trainings, 2)]
     if not by_draw:
         return None
@@ -458,14 +454,13 @@ def paired_with(summary: dict, reference: dict) -> dict | None:
 
 def tfidf_summary(df: pd.DataFrame, seeds: list[int], folds: int) -> dict:
     from tagger.data import LABELS
-    from tagger.evaluation import score_predictions
 
     per_seed = {}
     for seed in seeds:
         predictions = np.empty(len(df), dtype=object)
         for rest, test in fold_indices(df["tag"], folds, seed):
             predictions[test] = tfidf_model(df, rest).predict(_texts(df.iloc[test]))
-        report = score_predictions(df, list(predictions), LABELS)
+        report = score_tags(df, predictions)
         per_seed[str(seed)] = {
             "f1": report.overall.f1,
             "f1_per_class": {label: s.f1 for label, s in report.per_class.items()},
@@ -480,15 +475,18 @@ def tfidf_summary(df: pd.DataFrame, seeds: list[int], folds: int) -> dict:
     }
 
 
+def _cached_seeds(candidate: Candidate, setup: Setup, suffix: str = "") -> list[int]:
+    """The seeds (fold draws) with a cached training of the candidate's recipe: its first
+    training, or with `suffix` "-member<k>" its k-th."""
+    pattern = f"seed*-fold*of{setup.folds}{suffix}.json"
+    paths = (setup.cache_dir / candidate.recipe_name).glob(pattern)
+    return sorted({int(path.name.split("-")[0].removeprefix("seed")) for path in paths})
+
+
 def cached_results(candidate: Candidate, setup: Setup) -> dict[int, list[dict]]:
     """The candidate's fold results that its cached trainings make up, by seed."""
-    pattern = f"seed*-fold*of{setup.folds}.json"
-    seeds = {
-        int(path.name.split("-")[0].removeprefix("seed"))
-        for path in (setup.cache_dir / candidate.recipe_name).glob(pattern)
-    }
     runs: dict[int, list[dict]] = {}
-    for seed in sorted(seeds):
+    for seed in _cached_seeds(candidate, setup):
         for fold in range(setup.folds):
             result = fold_result(candidate, setup, seed, fold, cached_only=True)
             if result is not None:
