@@ -126,6 +126,22 @@ CANDIDATES: dict[str, Candidate] = {
             trains="baseline",
         ),
         Candidate(
+            "seed_ensemble_2_hybrid_tfidf_0.6",
+            "2 baseline trainings' probabilities averaged, then mixed 0.4 / 0.6 with TF-IDF +"
+            " LR's (2x the training)",
+            members=2,
+            lexical_weight=0.6,
+            trains="baseline",
+        ),
+        Candidate(
+            "seed_ensemble_2_hybrid_tfidf_0.7",
+            "2 baseline trainings' probabilities averaged, then mixed 0.3 / 0.7 with TF-IDF +"
+            " LR's (2x the training)",
+            members=2,
+            lexical_weight=0.7,
+            trains="baseline",
+        ),
+        Candidate(
             "seed_ensemble_3_hybrid_tfidf_0.3",
             "the seed ensemble's probabilities mixed 0.7 / 0.3 with TF-IDF + LR's",
             members=3,
@@ -388,31 +404,31 @@ def summarise(df: pd.DataFrame, runs: dict[int, list[dict]], folds: int) -> dict
 
 def training_seed_spread(candidate: Candidate, setup: Setup) -> dict | None:
     """What the training seed alone changes: on each fold draw (a seed's folds) where the recipe
-    has 2 or more trainings with different seeds (`--training-seeds`), each training scored
-    alone, out of fold. The F1 spread within a draw, pooled over draws, leaves out what the draw
-    of the folds adds (which moves even TF-IDF + LR, a model with no seed); `churn` is the share
-    of rows whose tag differs between two such trainings, over every pair: the projects for which
-    the tag a user gets is the seed's choice. None for a seed ensemble (its members are its
-    trainings) or when no draw has 2 trainings."""
-    if candidate.members > 1:
-        return None
-    seeds = _cached_seeds(candidate, setup, "-member1")
+    has 2 or more models trained with different seeds (`--training-seeds`), each model scored
+    alone, out of fold. A seed ensemble's k-th model averages trainings k m .. k m + m - 1, so no
+    two of its models share a training. The F1 spread within a draw, pooled over draws, leaves
+    out what the draw of the folds adds (which moves even TF-IDF + LR, a model with no seed);
+    `churn` is the share of rows whose tag differs between two such models, over every pair: the
+    projects for which the tag a user gets is the seed's choice. None when no draw has 2 models."""
+    size = candidate.members
+    seeds = _cached_seeds(candidate, setup, f"-member{2 * size - 1}")
     by_draw: dict[str, list[float]] = {}
     churn: list[float] = []
     for seed in sorted(seeds):
-        trainings = []
-        for member in itertools.count():
+        models = []
+        for k in itertools.count():
+            members = range(k * size, (k + 1) * size)
             results = [
-                fold_result(candidate, setup, seed, fold, cached_only=True, members=[member])
+                fold_result(candidate, setup, seed, fold, cached_only=True, members=members)
                 for fold in range(setup.folds)
             ]
             if None in results:
                 break
-            trainings.append(out_of_fold_predictions(setup.df, results))
-        if len(trainings) < 2:
+            models.append(out_of_fold_predictions(setup.df, results))
+        if len(models) < 2:
             continue
-        by_draw[str(seed)] = [score_tags(setup.df, tags).overall.f1 for tags in trainings]
-        churn += [float(np.mean(a != b)) for a, b in itertools.combinations(trainings, 2)]
+        by_draw[str(seed)] = [score_tags(setup.df, tags).overall.f1 for tags in models]
+        churn += [float(np.mean(a != b)) for a, b in itertools.combinations(models, 2)]
     if not by_draw:
         return None
     within = statistics.fmean(statistics.variance(scores) for scores in by_draw.values())
@@ -687,14 +703,12 @@ def main(argv: list[str] | None = None) -> int:
                         f" ({'cached' if took < 5 else f'{took:.0f} s'})",
                         flush=True,
                     )
+                size = CANDIDATES[name].members
                 for member, fold in itertools.product(
-                    range(1, args.training_seeds), range(args.folds)
+                    range(size, size * args.training_seeds), range(args.folds)
                 ):
-                    if CANDIDATES[name].members == 1:
-                        train_fold(CANDIDATES[name], setup, seed, fold, member)
-                        print(
-                            f"{name} seed {seed} training seed {member} fold {fold + 1}/{args.folds}"
-                        )
+                    train_fold(CANDIDATES[name], setup, seed, fold, member)
+                    print(f"{name} seed {seed} training {member} fold {fold + 1}/{args.folds}")
 
     results: dict = {
         "dataset": args.dataset.name,

@@ -41,8 +41,9 @@ class ClassifierMaterializer(BaseMaterializer):
             "base_model": data.info.base_model,
             "labels": list(data.labels),
             "max_length": data.info.max_length,
-            "num_parameters": sum(p.numel() for p in data.model.parameters()),
+            "num_parameters": sum(p.numel() for m in data.models for p in m.parameters()),
             "architecture": type(data.model).__name__,
+            "seed_ensemble_members": data.info.members,
         }
 
     def extract_metadata(self, data: TextClassifier) -> dict[str, MetadataType]:

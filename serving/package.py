@@ -56,6 +56,7 @@ def save_model(
         "labels": list(classifier.labels),
         "base_model": classifier.info.base_model,
         "lexical_weight": classifier.info.lexical_weight,
+        "seed_ensemble_members": classifier.info.members,
         "backend": backend,
     }
     with tempfile.TemporaryDirectory(prefix="tagger-bundle-") as tmp:

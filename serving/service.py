@@ -209,6 +209,7 @@ class TaggerService:
             "labels": list(self.classifier.labels),
             "base_model": self.classifier.info.base_model,
             "lexical_weight": self.classifier.info.lexical_weight,
+            "seed_ensemble_members": self.classifier.info.members,
             "backend": self.backend,
             "model_card": self._model_card(),
             "rollout": {

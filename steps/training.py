@@ -47,6 +47,7 @@ def train_model(
                 "samples_per_second": result.samples_per_second,
                 "params": recipe,
                 "ray_train_workers": scaling.num_workers if scaling.distributed else 0,
+                "trainings": result.members,  # a seed ensemble's every training
             },
             "mlflow_run_id": mlflow.active_run().info.run_id,
         }

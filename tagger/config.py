@@ -75,7 +75,14 @@ class TrainConfig(Settings):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     ema_decay: float | None = Field(None, gt=0, lt=1)
     lexical_weight: float | None = Field(None, gt=0, lt=1)  # a hybrid (tagger.lexical)
+    # trainings averaged into one bundle (a seed ensemble), with seeds seed, seed + 1000, ...
+    seed_ensemble: int | None = Field(None, ge=2)
     seed: int = 1234
+
+    @property
+    def member_seeds(self) -> list[int]:
+        """The seed of each training the bundle averages; the benchmarks use the same ones."""
+        return [self.seed + 1000 * k for k in range(self.seed_ensemble or 1)]
 
     @field_validator("labels")
     @classmethod

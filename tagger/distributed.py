@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
 
 from tagger.config import Scaling, TrainConfig
 from tagger.data import LABEL_COLUMN, texts_of
+from tagger.lexical import LexicalModel
 from tagger.model import TextClassifier
 from tagger.training import EpochCallback, TrainResult, train
 
@@ -31,17 +32,47 @@ def train_on_frames(
     scaling: Scaling | None = None,
     on_epoch_end: EpochCallback | None = None,
 ) -> TrainResult:
-    """`train` on two labelled frames (title, description, tag): in this process, or on Ray
-    Train workers when `scaling` asks for more than one worker or for Ray."""
+    """The bundle `config` asks for, from two labelled frames (title, description, tag).
+
+    Each training (one, or a seed ensemble's) runs in this process, or on Ray Train workers when
+    `scaling` asks for more than one worker or for Ray. A hybrid's lexical model is fitted last,
+    on both frames. A seed ensemble's later trainings report their epochs as `member<k>_<metric>`.
+    """
     data = (
         texts_of(train_df),
         train_df[LABEL_COLUMN].tolist(),
         texts_of(val_df),
         val_df[LABEL_COLUMN].tolist(),
     )
-    if scaling is not None and scaling.distributed:
-        return train_with_ray(config, *data, scaling=scaling, on_epoch_end=on_epoch_end)
-    return train(config, *data, on_epoch_end=on_epoch_end)
+    distributed = scaling is not None and scaling.distributed
+    results = []
+    for k, seed in enumerate(config.member_seeds):
+        member = config.model_copy(update={"seed": seed})
+        report = on_epoch_end if k == 0 else _prefixed(on_epoch_end, f"member{k}_")
+        if distributed:
+            results.append(train_with_ray(member, *data, scaling=scaling, on_epoch_end=report))
+        else:
+            results.append(train(member, *data, on_epoch_end=report))
+    classifier = TextClassifier.averaging([r.classifier for r in results])
+    if config.lexical_weight:
+        lexical = LexicalModel.fit([*data[0], *data[2]], [*data[1], *data[3]], classifier.labels)
+        classifier.with_lexical(lexical, config.lexical_weight)
+    members = [
+        {
+            "seed": seed,
+            "best_epoch": r.best_epoch,
+            "epochs_run": len(r.history),
+            "val_f1": r.history[r.best_epoch - 1]["val_f1"],
+        }
+        for seed, r in zip(config.member_seeds, results, strict=True)
+    ]
+    return replace(results[0], classifier=classifier, members=members)
+
+
+def _prefixed(callback: EpochCallback | None, prefix: str) -> EpochCallback | None:
+    if callback is None:
+        return None
+    return lambda epoch, metrics: callback(epoch, {prefix + k: v for k, v in metrics.items()})
 
 
 def _worker_loop(loop_config: dict) -> None:

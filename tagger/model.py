@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 BUNDLE_FILE = "tagger.json"
+MEMBERS_DIR = "members"  # a seed ensemble's further trainings: members/1, members/2, ...
 
 
 def resolve_base_model(name: str) -> str:
@@ -37,12 +38,19 @@ def resolve_base_model(name: str) -> str:
     return name
 
 
+def member_dirs(directory: Path, members: int) -> list[Path]:
+    """Where each training of a bundle keeps its weights: the first in the bundle's own
+    directory, a seed ensemble's others under `members/`."""
+    return [directory, *(directory / MEMBERS_DIR / str(k) for k in range(1, members))]
+
+
 @dataclass(frozen=True)
 class BundleInfo:
     labels: tuple[str, ...]
     max_length: int
     base_model: str
     lexical_weight: float = 0.0  # the share of the lexical model's probabilities (a hybrid)
+    members: int = 1  # trainings whose probabilities are averaged (a seed ensemble)
 
     @classmethod
     def from_dict(cls, data: dict) -> BundleInfo:
@@ -51,6 +59,7 @@ class BundleInfo:
             int(data["max_length"]),
             str(data["base_model"]),
             float(data.get("lexical_weight", 0.0)),
+            int(data.get("members", 1)),
         )
 
 
@@ -114,7 +123,11 @@ class Classifier(ABC):
 
 
 class TextClassifier(Classifier):
-    """A fine-tuned sequence classifier that predicts a tag from a project's title and description."""
+    """A fine-tuned sequence classifier that predicts a tag from a project's title and description.
+
+    A seed ensemble holds further trainings of the same recipe (`ensemble`): they share the
+    tokenizer, and every answer averages their probabilities with the first model's.
+    """
 
     def __init__(
         self,
@@ -122,11 +135,17 @@ class TextClassifier(Classifier):
         tokenizer: PreTrainedTokenizerBase,
         info: BundleInfo,
         lexical: LexicalModel | None = None,
+        ensemble: Sequence[PreTrainedModel] = (),
     ) -> None:
         self.model = model.eval()
+        self.ensemble = [member.eval() for member in ensemble]
         self.tokenizer = tokenizer
-        self.info = info
+        self.info = replace(info, members=1 + len(self.ensemble))
         self.lexical = lexical
+
+    @property
+    def models(self) -> list[PreTrainedModel]:
+        return [self.model, *self.ensemble]
 
     @classmethod
     def from_base(
@@ -148,10 +167,23 @@ class TextClassifier(Classifier):
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, BundleInfo(tuple(labels), max_length, base_model))
 
+    @classmethod
+    def averaging(cls, trained: Sequence[TextClassifier]) -> TextClassifier:
+        """One seed ensemble of classifiers trained with the same recipe and tokenizer."""
+        first, *others = trained
+        for other in others:
+            if (other.labels, other.info.max_length) != (first.labels, first.info.max_length):
+                raise ValueError("an ensemble's members need the same labels and max length")
+        members = [model for classifier in trained for model in classifier.models]
+        return cls(members[0], first.tokenizer, first.info, first.lexical, members[1:])
+
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(directory, safe_serialization=True)
+        for model, where in zip(
+            self.models, member_dirs(directory, self.info.members), strict=True
+        ):
+            model.save_pretrained(where, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
         (directory / BUNDLE_FILE).write_text(json.dumps(asdict(self.info), indent=2))
         if self.lexical is not None:
@@ -163,9 +195,12 @@ class TextClassifier(Classifier):
 
         directory = Path(directory)
         info = BundleInfo.from_dict(json.loads((directory / BUNDLE_FILE).read_text()))
-        model = AutoModelForSequenceClassification.from_pretrained(directory)
+        model, *ensemble = [
+            AutoModelForSequenceClassification.from_pretrained(where)
+            for where in member_dirs(directory, info.members)
+        ]
         tokenizer = AutoTokenizer.from_pretrained(directory)
-        return cls(model, tokenizer, info, LexicalModel.load(directory))
+        return cls(model, tokenizer, info, LexicalModel.load(directory), ensemble)
 
     def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
         return self.tokenizer(
@@ -179,18 +214,17 @@ class TextClassifier(Classifier):
     def model_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         import torch
 
-        self.model.eval()
         with torch.inference_mode():
             return predict_in_length_order(texts, batch_size, len(self.labels), self._batch_proba)
 
     def proba_and_embeddings(
         self, texts: list[str], batch_size: int = 64
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Class probabilities and the mean-pooled last hidden state of each text, from one
-        forward pass: the model's own view of its input, for drift tests."""
+        """Class probabilities and the mean-pooled last hidden state of each text (of the first
+        model, in an ensemble), from the same forward pass: the model's own view of its input,
+        for drift tests."""
         import torch
 
-        self.model.eval()
         n_labels = len(self.labels)
 
         def batch(chunk: list[str]) -> np.ndarray:
@@ -198,8 +232,8 @@ class TextClassifier(Classifier):
             out = self.model(**encoded, output_hidden_states=True)
             mask = encoded["attention_mask"].unsqueeze(-1).float()
             pooled = (out.hidden_states[-1] * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            proba = torch.softmax(out.logits.float(), dim=-1)
-            return torch.cat([proba, pooled.float()], dim=1).numpy()
+            logits = [out.logits, *(member(**encoded).logits for member in self.ensemble)]
+            return torch.cat([_mean_softmax(logits), pooled.float()], dim=1).numpy()
 
         width = n_labels + self.model.config.hidden_size
         with torch.inference_mode():
@@ -207,7 +241,12 @@ class TextClassifier(Classifier):
         return self.mix(both[:, :n_labels], texts), both[:, n_labels:]
 
     def _batch_proba(self, texts: list[str]) -> np.ndarray:
-        import torch
+        encoded = self.encode(texts)
+        return _mean_softmax([model(**encoded).logits for model in self.models]).numpy()
 
-        logits = self.model(**self.encode(texts)).logits
-        return torch.softmax(logits.float(), dim=-1).numpy()
+
+def _mean_softmax(logits: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The ensemble's probabilities: each member's softmax, averaged."""
+    import torch
+
+    return torch.stack([torch.softmax(x.float(), dim=-1) for x in logits]).mean(dim=0)

@@ -98,6 +98,12 @@ def render(
         f"{params.get('learning_rate', '-')} (head {params.get('head_learning_rate', '-')}), "
         f"batch size {params.get('batch_size', '-')}, seed {params.get('seed', '-')}."
         + (
+            f" A seed ensemble: the probabilities of {params['seed_ensemble']} trainings with"
+            " seeds seed, seed + 1000, ... are averaged."
+            if params.get("seed_ensemble")
+            else ""
+        )
+        + (
             f" A hybrid: {params['lexical_weight']} of every answer comes from TF-IDF + logistic"
             " regression fitted on the same rows (`tagger.lexical`)."
             if params.get("lexical_weight")

@@ -25,6 +25,7 @@ from tagger.model import (
     BundleInfo,
     Classifier,
     TextClassifier,
+    member_dirs,
     predict_in_length_order,
 )
 
@@ -71,15 +72,22 @@ def export_onnx(bundle_dir: str | Path, path: str | Path | None = None) -> Path:
     default of the installed transformers. Graph inputs are positional in the tokenizer's order:
     naming them in another order than the model takes them gives a graph that runs and answers
     wrongly (logits off by ~0.05 on MiniLM), which only a parity check notices.
+
+    A seed ensemble is one graph: its `logits` are the log of the members' averaged
+    probabilities, so their softmax is the ensemble's answer and one session runs every member.
     """
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     bundle_dir = Path(bundle_dir)
     path = Path(path) if path is not None else bundle_dir / ONNX_FILE
-    model = AutoModelForSequenceClassification.from_pretrained(
-        bundle_dir, attn_implementation="eager"
-    ).eval()
+    info = BundleInfo.from_dict(json.loads((bundle_dir / BUNDLE_FILE).read_text()))
+    models = [
+        AutoModelForSequenceClassification.from_pretrained(
+            where, attn_implementation="eager"
+        ).eval()
+        for where in member_dirs(bundle_dir, info.members)
+    ]
     tokenizer = AutoTokenizer.from_pretrained(bundle_dir)
     names = list(tokenizer.model_input_names)
     # rows of different lengths, so the traced mask path is the padded one
@@ -91,10 +99,14 @@ def export_onnx(bundle_dir: str | Path, path: str | Path | None = None) -> Path:
 
         def __init__(self) -> None:
             super().__init__()
-            self.model = model
+            self.members = torch.nn.ModuleList(models)
 
         def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-            return self.model(**dict(zip(names, tensors, strict=True))).logits
+            named = dict(zip(names, tensors, strict=True))
+            logits = [member(**named).logits for member in self.members]
+            if len(logits) == 1:
+                return logits[0]
+            return torch.stack([torch.softmax(x, dim=-1) for x in logits]).mean(dim=0).log()
 
     with torch.inference_mode():
         torch.onnx.export(

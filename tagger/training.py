@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from tagger.config import METRIC_GOALS, TrainConfig
-from tagger.lexical import LexicalModel
 from tagger.model import TextClassifier
 
 logger = logging.getLogger(__name__)
@@ -33,10 +32,14 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 
 @dataclass
 class TrainResult:
+    """The bundle and how its (first) training went; a seed ensemble lists every training in
+    `members` (seed, best epoch, epochs run, validation F1 at the best epoch)."""
+
     classifier: TextClassifier
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
     samples_per_second: float = 0.0
+    members: list[dict[str, float]] = field(default_factory=list)
 
 
 def seed_everything(seed: int) -> None:
@@ -224,8 +227,8 @@ def train(
     average over optimizer steps (torch's `AveragedModel`), a candidate against the seed's
     spread measured in `benchmarks.quality`.
 
-    With `lexical_weight` the bundle is a hybrid: TF-IDF + logistic regression, fitted on the
-    training and validation rows once the transformer is done, gives that share of every answer.
+    One training of one transformer: `tagger.distributed.train_on_frames` makes the bundle the
+    recipe asks for (a seed ensemble, a hybrid) out of such trainings.
 
     `classifier` defaults to a fresh head on `config.base_model`; tests pass a tiny one.
     `device` defaults to CUDA when there is one; the trained model is handed back on the CPU.
@@ -288,11 +291,6 @@ def train(
             break
     stopping.restore(model)
     model.cpu().eval()
-    if config.lexical_weight:
-        lexical = LexicalModel.fit(
-            [*train_texts, *val_texts], [*train_labels, *val_labels], classifier.labels
-        )
-        classifier.with_lexical(lexical, config.lexical_weight)
     result.best_epoch = stopping.best_epoch
     result.samples_per_second = seen / train_seconds if train_seconds else 0.0
     return result
