@@ -6,9 +6,10 @@ Ray never retries a step (`max_retries=0`): ZenML owns retries, inside the step 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing
-import multiprocessing.context
+import multiprocessing.process
 import os
 import sys
 import tempfile
@@ -25,6 +26,8 @@ from stacks.ray_orchestrator.plan import RunPlan, StepTask
 logger = logging.getLogger(__name__)
 _TAIL_LINES = 40
 _GRACE_S = 5
+HOST_NAMESPACE = "tagger-ray-orchestrator"
+HOST_IDLE_S = 900.0  # a step host with no step running for this long exits
 
 
 class StepFailedError(RuntimeError):
@@ -45,11 +48,13 @@ class RunStoppedError(RuntimeError):
 
 
 def _step_process_main(arguments: list[str], env: dict[str, str], code_dir: str, log: str) -> None:
-    """A step process, forked from the worker's forkserver with zenml already imported: its
-    output goes to `log`, its environment is the step's, its ZenML singletons start empty."""
+    """A step process, forked from a step host's forkserver with zenml already imported: its
+    output goes to `log`, its environment is its task's and the step's, its ZenML singletons
+    start empty."""
     out = os.open(log, os.O_WRONLY | os.O_APPEND)
     os.dup2(out, 1)
     os.dup2(out, 2)
+    os.environ.clear()
     os.environ.update(env)
     # the client that submitted the run has brought a SQL store's schema up to date already; a
     # step process checking it again costs a second and must never migrate a shared database
@@ -69,35 +74,95 @@ def _step_process_main(arguments: list[str], env: dict[str, str], code_dir: str,
         sys.stderr.flush()
 
 
-def _step_processes() -> multiprocessing.context.ForkServerContext:
-    """One forkserver per Ray worker (workers are reused): the import cost is paid once."""
-    global _CONTEXT
-    if _CONTEXT is None:
-        os.environ["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(Path.cwd()), os.environ.get("PYTHONPATH")) if p
+def _with_code_on_path(environ: dict[str, str], code_dir: str) -> dict[str, str]:
+    """The project importable in the forkserver (its preload) and in whatever a step starts."""
+    path = os.pathsep.join(p for p in (code_dir, environ.get("PYTHONPATH")) if p)
+    return {**environ, "PYTHONPATH": path}
+
+
+@ray.remote(num_cpus=0, max_restarts=0, max_concurrency=256)
+class StepHost:
+    """Forks a node's step processes from one forkserver that outlives the runs.
+
+    Ray gives every job (every run) workers of its own, so a forkserver started in a step's
+    worker would pay zenml's import (`preload`, about 5 s) once per run. A host is a detached
+    actor per node and Python environment: the first run starts it, later runs fork from it at
+    once. It takes no CPU; the step's Ray task holds the step's resources while it waits. It
+    exits after `HOST_IDLE_S` with no step running. Threaded: each step waits in its own call.
+    """
+
+    def __init__(self, code_dir: str) -> None:
+        os.environ.update(_with_code_on_path(dict(os.environ), code_dir))
+        self.context = multiprocessing.get_context("forkserver")
+        self.context.set_forkserver_preload(["stacks.ray_orchestrator.preload", __name__])
+        self.processes: dict[int, multiprocessing.process.BaseProcess] = {}
+        self.idle_since = time.monotonic()
+        threading.Thread(target=self._exit_when_idle, daemon=True).start()
+
+    def start(
+        self, name: str, arguments: list[str], env: dict[str, str], code_dir: str, log: str
+    ) -> int:
+        process = self.context.Process(
+            target=_step_process_main, args=(arguments, env, code_dir, log), name=name
         )
-        _CONTEXT = multiprocessing.get_context("forkserver")
-        _CONTEXT.set_forkserver_preload(["stacks.ray_orchestrator.preload", __name__])
-    return _CONTEXT
+        process.start()
+        self.processes[process.pid] = process
+        return process.pid
+
+    def wait(self, pid: int) -> int:
+        """The step process's exit code, once it has exited."""
+        process = self.processes[pid]
+        process.join()
+        del self.processes[pid]
+        self.idle_since = time.monotonic()
+        return process.exitcode
+
+    def stop(self, pid: int) -> None:
+        """End a step that was cancelled, forcefully if it lingers."""
+        process = self.processes.get(pid)
+        if process is None:
+            return
+        process.terminate()
+        process.join(_GRACE_S)
+        if process.is_alive():
+            process.kill()
+
+    def _exit_when_idle(self) -> None:
+        while self.processes or time.monotonic() - self.idle_since < HOST_IDLE_S:
+            time.sleep(min(HOST_IDLE_S, 30))
+        ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
 
-_CONTEXT: multiprocessing.context.ForkServerContext | None = None
+def _step_host(code_dir: str) -> ray.actor.ActorHandle:
+    """This node's step host for this Python environment and this version of the driver."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    node = ray.get_runtime_context().get_node_id()
+    version = hashlib.sha256(sys.executable.encode())
+    for module in (__file__, Path(__file__).with_name("preload.py")):
+        version.update(Path(module).read_bytes())
+    return StepHost.options(
+        name=f"tagger-step-host-{node[:12]}-{version.hexdigest()[:12]}",
+        namespace=HOST_NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+    ).remote(code_dir)
 
 
 @ray.remote(max_retries=0)
 def run_step(name: str, arguments: list[str], env: dict[str, str]) -> str:
-    """Run one step's zenml entrypoint in a process of its own, forked for it.
+    """Run one step's zenml entrypoint in a process of its own, forked for it by the node's
+    step host, with this task's environment (the run's runtime env, the devices Ray gave it).
 
     A process per step: a step must not inherit another step's imports, global ZenML client
-    or environment from a reused worker. Its output goes to the worker log (and so to the
-    driver), the end of it into the error.
+    or environment. Its output goes to the worker log (and so to the driver), the end of it
+    into the error.
     """
     code_dir = str(Path.cwd())
     with tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False) as file:
         log = file.name
-    process = _step_processes().Process(
-        target=_step_process_main, args=(arguments, env, code_dir, log), name=name
-    )
+    step_env = {**_with_code_on_path(dict(os.environ), code_dir), **env}
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
     done = threading.Event()
 
@@ -113,27 +178,40 @@ def run_step(name: str, arguments: list[str], env: dict[str, str]) -> str:
                 else:
                     time.sleep(0.1)
 
-    # the output is followed on a thread: ray.cancel's KeyboardInterrupt reaches this one only
-    # while it runs Python code, never inside a blocking call
+    # the output is followed on a thread, and the exit waited for with short ray.wait calls:
+    # ray.cancel's KeyboardInterrupt reaches this one only while it runs Python code
     reader = threading.Thread(target=pump, daemon=True)
-    process.start()
     reader.start()
+    host = pid = None
     try:
-        while process.is_alive():
+        host, pid = _start_on_host(code_dir, name, arguments, step_env, log)
+        exited = host.wait.remote(pid)
+        while not ray.wait([exited], timeout=0)[0]:
             time.sleep(0.1)
-    except KeyboardInterrupt:  # ray.cancel: end the step, forcefully if it lingers
-        process.terminate()
-        process.join(_GRACE_S)
-        if process.is_alive():
-            process.kill()
+        exitcode = ray.get(exited)
+    except KeyboardInterrupt:  # ray.cancel
+        if pid is not None:
+            ray.get(host.stop.remote(pid))
         raise
     finally:
         done.set()
         reader.join(_GRACE_S)
         Path(log).unlink(missing_ok=True)
-    if process.exitcode != 0:
-        raise StepFailedError(f"exit code {process.exitcode}; last lines:\n{''.join(tail)}")
+    if exitcode != 0:
+        raise StepFailedError(f"exit code {exitcode}; last lines:\n{''.join(tail)}")
     return name
+
+
+def _start_on_host(
+    code_dir: str, name: str, arguments: list[str], env: dict[str, str], log: str
+) -> tuple[ray.actor.ActorHandle, int]:
+    """The host and the step's pid."""
+    host = _step_host(code_dir)
+    try:
+        return host, ray.get(host.start.remote(name, arguments, env, code_dir, log))
+    except ray.exceptions.RayActorError:  # it exited idle as it was found: start another
+        host = _step_host(code_dir)
+        return host, ray.get(host.start.remote(name, arguments, env, code_dir, log))
 
 
 def _task_options(plan: RunPlan, step: StepTask) -> dict:
