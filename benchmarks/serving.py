@@ -98,7 +98,8 @@ async def _load(url: str, projects: list[dict], concurrency: int, total: int) ->
 
 
 def _raw(classifier, texts: list[str], batch: int) -> dict:
-    """Plain forward in input order: tokenize a batch, run the model, softmax."""
+    """Plain forward in input order: tokenize a batch, run the model (each of a seed ensemble's),
+    softmax."""
     import torch
 
     latencies = []
@@ -110,7 +111,8 @@ def _raw(classifier, texts: list[str], batch: int) -> dict:
             enc = classifier.tokenizer(
                 chunk, padding=True, truncation=True, max_length=128, return_tensors="pt"
             )
-            torch.softmax(classifier.model(**enc).logits, dim=-1)
+            for model in classifier.models:
+                torch.softmax(model(**enc).logits, dim=-1)
             latencies.append((time.perf_counter() - t) * 1000 / len(chunk) * batch)
     wall = time.perf_counter() - started
     return {

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from project.paths import PROJECT_ROOT
+from project.paths import PROJECT_ROOT, TRAIN_CONFIG
 
 # the tiny test model cannot pass configs/behavior.yaml's cases; pipelines in tests run with none
 NO_BEHAVIOR_CASES: dict = {}
@@ -24,6 +24,15 @@ TRAINING_STEPS = (
     "promote_model",
     "write_model_card",
 )
+
+
+def recipe_shape() -> dict:
+    """What makes configs/train.yaml's bundle what it is (a hybrid, a seed ensemble), to lay
+    over the tiny model's training parameters: tests then build the bundle users get."""
+    import yaml
+
+    recipe = yaml.safe_load(TRAIN_CONFIG.read_text())["parameters"]["train_params"]
+    return {key: recipe.get(key) for key in ("lexical_weight", "seed_ensemble")}
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from project.paths import DEFAULT_DATASET, TRAIN_CONFIG
 from tagger.data import LABELS, fingerprint, read_csv
 from tagger.evaluation import EvaluationReport
 from tagger.model import TextClassifier
-from tests.helpers import NO_BEHAVIOR_CASES, TRAINING_STEPS
+from tests.helpers import NO_BEHAVIOR_CASES, TRAINING_STEPS, recipe_shape
 from workflows.runs import output
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("zenml_stack")]
@@ -25,12 +25,17 @@ MODEL = "tagger-test"
 
 
 def _run(tiny_params: dict, **parameters):
+    """The pipeline with configs/train.yaml's bundle (hybrid, seed ensemble) of the tiny model."""
     from zenml import Model
 
     pipeline = training_pipeline.with_options(
         config_path=str(TRAIN_CONFIG),
         model=Model(name=MODEL),
-        parameters={"train_params": tiny_params, "behavior_suite": NO_BEHAVIOR_CASES, **parameters},
+        parameters={
+            "train_params": {**tiny_params, **recipe_shape()},
+            "behavior_suite": NO_BEHAVIOR_CASES,
+            **parameters,
+        },
     )
     return pipeline()
 
@@ -64,6 +69,10 @@ def test_model_version_holds_metadata_and_artifacts(first_run, projects: pd.Data
     assert "classifier" in version.model_artifact_ids
     classifier = version.get_model_artifact("classifier").load()
     assert isinstance(classifier, TextClassifier) and classifier.labels == LABELS
+    shape = recipe_shape()
+    assert classifier.info.lexical_weight == (shape["lexical_weight"] or 0.0)
+    assert classifier.info.members == (shape["seed_ensemble"] or 1)
+    assert len(metadata["training"]["trainings"]) == classifier.info.members
     assert len(classifier.predict(["YOLO object detection on drone footage"])) == 1
 
     data_artifacts = set(version.data_artifact_ids)

@@ -10,15 +10,14 @@ from pathlib import Path
 
 import bentoml
 import pytest
-import yaml
 
-from project.paths import TRAIN_CONFIG
 from serving.package import build_bento, save_model
 from stacks.sandbox import ServedBento, serve_bento
 from tagger.config import TrainConfig
 from tagger.data import split
 from tagger.distributed import train_on_frames
 from tagger.model import TextClassifier
+from tests.helpers import recipe_shape
 
 REQUIREMENTS = ["torch==2.13.0", "transformers==5.23.0", "pandas==3.1.1", "scikit-learn"]
 # short, so the test of a body that never arrives does not wait the default 10 s
@@ -27,10 +26,10 @@ BODY_TIMEOUT_S = 2
 
 @pytest.fixture(scope="session")
 def classifier(projects, tiny_params) -> TextClassifier:
-    """A hybrid, as configs/train.yaml's recipe makes: the served answers mix both models."""
+    """The bundle configs/train.yaml's recipe makes (a hybrid; a seed ensemble when it asks for
+    one), on the tiny model: the served answers mix every model the bundle holds."""
     train_df, val_df, _ = split(projects, val_size=0.1, test_size=0.2, seed=11)
-    recipe = yaml.safe_load(TRAIN_CONFIG.read_text())["parameters"]["train_params"]
-    config = TrainConfig.model_validate({**tiny_params, "lexical_weight": recipe["lexical_weight"]})
+    config = TrainConfig.model_validate({**tiny_params, **recipe_shape()})
     return train_on_frames(config, train_df, val_df).classifier
 
 

@@ -79,9 +79,11 @@ def test_served_onnx_answers_equal_the_torch_bundle_in_process(
         assert np.abs(served - expected).max() <= PARITY_TOLERANCE
 
 
-def test_metadata_names_the_backend(onnx_server):
+def test_metadata_names_the_backend_and_the_bundles_shape(onnx_server, classifier):
     info = requests.post(f"{onnx_server}/metadata", json={}, timeout=30).json()
     assert info["backend"] == "onnx" and info["zenml_model_version"] == "8"
+    assert info["lexical_weight"] == classifier.info.lexical_weight
+    assert info["seed_ensemble_members"] == classifier.info.members
 
 
 @pytest.fixture(scope="module")

@@ -66,6 +66,29 @@ def test_classifier_round_trip(tiny_model_dir: Path, projects: pd.DataFrame):
     assert metadata["num_parameters"] == sum(p.numel() for p in classifier.model.parameters())
 
 
+def test_a_seed_ensemble_round_trips_with_every_member(
+    tiny_model_dir: Path, projects: pd.DataFrame
+):
+    import torch
+
+    members = []
+    for seed in (1, 2):  # two fresh heads: different answers
+        torch.manual_seed(seed)
+        members.append(TextClassifier.from_base(str(tiny_model_dir), LABELS, max_length=32))
+    ensemble = TextClassifier.averaging(members)
+    materializer = _materializer(ClassifierMaterializer)
+    materializer.save(ensemble)
+    assert Path(materializer.uri, "bundle", "members", "1", "model.safetensors").exists()
+    assert materializer.extract_metadata(ensemble)["seed_ensemble_members"] == 2
+
+    loaded = materializer.load(TextClassifier)
+    texts = texts_of(projects.head(12))
+    assert loaded.info.members == 2
+    np.testing.assert_allclose(
+        loaded.predict_proba(texts), ensemble.predict_proba(texts), atol=1e-6
+    )
+
+
 def test_validation_report_round_trip(projects: pd.DataFrame):
     bad = projects.copy()
     bad.loc[0, "tag"] = "robotics"
