@@ -120,6 +120,7 @@ def embedded_data_transfer(summary: dict) -> dict:
     return {
         "embedded_rows": len(read_csv(DEFAULT_DATASET)),
         "embedded_model_lexical_weight": classifier.info.lexical_weight,
+        "embedded_model_members": classifier.info.members,
         "embedded_model_shared_f1": report.overall.f1,
         "embedded_model_shared_f1_per_class": {c: m.f1 for c, m in report.per_class.items()},
         "embedded_tfidf_shared_f1": tfidf_f1(pd.concat([train_df, val_df]), real),
@@ -182,6 +183,10 @@ def main(argv: list[str] | None = None) -> None:
         training = version.run_metadata["training"]
         results["pipeline_step_sps"] = training["samples_per_second"]
         results["pipeline_best_epoch"] = training["best_epoch"]
+        # the recipe's whole training (every seed ensemble member), as the dashboard times it
+        step = Client().get_pipeline_run(summary["run_id"]).steps["train_model"]
+        results["train_step_s"] = (step.end_time - step.start_time).total_seconds()
+        results["trainings"] = len(training.get("trainings", [])) or 1
 
         import pandas as pd
 
@@ -235,6 +240,14 @@ def rows(results: dict) -> list[Row]:
                 digits=3,
             )
         )
+    if "train_step_s" in r:
+        found.append(
+            Row(
+                f"`train_model` wall s on Made-With-ML's dataset ({r['trainings']} training(s) of"
+                " configs/train.yaml's recipe, early stopping; issue 17's budget: 180 s)",
+                f"{r['train_step_s']:.1f}",
+            )
+        )
     if "cli_shared_cached_wall_s" in r:
         found.append(
             compare(
@@ -260,6 +273,8 @@ def rows(results: dict) -> list[Row]:
         )
         weight = r.get("embedded_model_lexical_weight")
         hybrid = f", a hybrid with TF-IDF share {weight}" if weight else ""
+        if r.get("embedded_model_members", 1) > 1:
+            hybrid += f" of a seed ensemble of {r['embedded_model_members']}"
         found.append(
             compare(
                 "weighted F1 on every row of Made-With-ML's data (never seen), model of "

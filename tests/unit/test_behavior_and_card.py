@@ -109,7 +109,7 @@ def test_the_model_card_holds_every_section_and_shows_as_markdown(untrained, pro
             "base_model": "tiny",
             "best_epoch": 2,
             "epochs_run": 4,
-            "params": {"learning_rate": 0.005, "lexical_weight": 0.3},
+            "params": {"learning_rate": 0.005, "lexical_weight": 0.3, "seed_ensemble": 2},
         },
         evaluation,
         behavior,
@@ -121,6 +121,7 @@ def test_the_model_card_holds_every_section_and_shows_as_markdown(untrained, pro
     assert "| candidate test split (primary) | 40 | 1.0000 | 0.9000 |" in text
     assert "**staging**: does not beat production" in text
     assert "A hybrid: 0.3 of every answer comes from TF-IDF" in text
+    assert "A seed ensemble: the probabilities of 2 trainings" in text
     assert "## Known limits" in text
 
     materializer = _materializer(ModelCardMaterializer)
