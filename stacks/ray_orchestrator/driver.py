@@ -7,6 +7,7 @@ Ray never retries a step (`max_retries=0`): ZenML owns retries, inside the step 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import multiprocessing
 import multiprocessing.process
@@ -28,6 +29,7 @@ _TAIL_LINES = 40
 _GRACE_S = 5
 HOST_NAMESPACE = "tagger-ray-orchestrator"
 HOST_IDLE_S = 900.0  # a step host with no step running for this long exits
+HOST_ATTEMPTS = 5
 
 
 class StepFailedError(RuntimeError):
@@ -45,6 +47,10 @@ class RunFailedError(RuntimeError):
 
 class RunStoppedError(RuntimeError):
     pass
+
+
+class HostClosingError(RuntimeError):
+    """A step host refused a step: it is exiting after its idle time."""
 
 
 def _step_process_main(arguments: list[str], env: dict[str, str], code_dir: str, log: str) -> None:
@@ -97,24 +103,30 @@ class StepHost:
         self.context.set_forkserver_preload(["stacks.ray_orchestrator.preload", __name__])
         self.processes: dict[int, multiprocessing.process.BaseProcess] = {}
         self.idle_since = time.monotonic()
+        self.closing = False
+        self.lock = threading.Lock()  # no step starts once the host has decided to exit
         threading.Thread(target=self._exit_when_idle, daemon=True).start()
 
     def start(
         self, name: str, arguments: list[str], env: dict[str, str], code_dir: str, log: str
     ) -> int:
-        process = self.context.Process(
-            target=_step_process_main, args=(arguments, env, code_dir, log), name=name
-        )
-        process.start()
-        self.processes[process.pid] = process
+        with self.lock:
+            if self.closing:
+                raise HostClosingError("this step host is exiting; start the step on a new one")
+            process = self.context.Process(
+                target=_step_process_main, args=(arguments, env, code_dir, log), name=name
+            )
+            process.start()
+            self.processes[process.pid] = process
         return process.pid
 
     def wait(self, pid: int) -> int:
         """The step process's exit code, once it has exited."""
         process = self.processes[pid]
         process.join()
-        del self.processes[pid]
-        self.idle_since = time.monotonic()
+        with self.lock:
+            del self.processes[pid]
+            self.idle_since = time.monotonic()
         return process.exitcode
 
     def stop(self, pid: int) -> None:
@@ -128,8 +140,12 @@ class StepHost:
             process.kill()
 
     def _exit_when_idle(self) -> None:
-        while self.processes or time.monotonic() - self.idle_since < HOST_IDLE_S:
+        while True:
             time.sleep(min(HOST_IDLE_S, 30))
+            with self.lock:
+                if not self.processes and time.monotonic() - self.idle_since >= HOST_IDLE_S:
+                    self.closing = True
+                    break
         ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
 
@@ -205,13 +221,16 @@ def run_step(name: str, arguments: list[str], env: dict[str, str]) -> str:
 def _start_on_host(
     code_dir: str, name: str, arguments: list[str], env: dict[str, str], log: str
 ) -> tuple[ray.actor.ActorHandle, int]:
-    """The host and the step's pid."""
-    host = _step_host(code_dir)
-    try:
-        return host, ray.get(host.start.remote(name, arguments, env, code_dir, log))
-    except ray.exceptions.RayActorError:  # it exited idle as it was found: start another
+    """The host and the step's pid. A host found as it exits idle refuses the step; once it
+    is gone (its name is free again) a new one is started."""
+    for attempt in itertools.count(1):
         host = _step_host(code_dir)
-        return host, ray.get(host.start.remote(name, arguments, env, code_dir, log))
+        try:
+            return host, ray.get(host.start.remote(name, arguments, env, code_dir, log))
+        except (ray.exceptions.RayActorError, HostClosingError):
+            if attempt == HOST_ATTEMPTS:
+                raise
+            time.sleep(1.0)
 
 
 def _task_options(plan: RunPlan, step: StepTask) -> dict:

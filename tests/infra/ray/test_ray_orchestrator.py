@@ -54,6 +54,20 @@ def test_diamond_runs_independent_steps_side_by_side(on_ray):
     assert steps == dict.fromkeys(run.steps, ExecutionStatus.COMPLETED)
 
 
+def test_runs_fork_their_steps_from_one_step_host_that_outlives_them(on_ray):
+    """Ray gives each run workers of its own; the step host (a detached actor whose forkserver
+    has zenml imported) outlives them, so a second run's step is forked by the same forkserver."""
+    ids = []
+    for _ in range(2):
+        toy_pipelines.whereabouts()
+        run = _last_run("whereabouts")
+        assert run.status == ExecutionStatus.COMPLETED
+        ids.append(run.steps["process_ids"].outputs["process_ids"][0].load())
+    (first_pid, first_parent), (second_pid, second_parent) = ids
+    assert first_pid != second_pid, "each step runs in a process of its own"
+    assert first_parent == second_parent, "both runs forked from the same step host"
+
+
 def test_a_run_through_the_jobs_api_waits_for_its_job(on_ray, ray_head, capfd, monkeypatch):
     """`address: http://...:8265`: one Ray Job drives the run in the cluster; the call follows
     the job's output and returns when the run is done. The stack's address wins over a

@@ -87,3 +87,14 @@ def nap(seed: int) -> Annotated[int, "rested"]:
 @pipeline(enable_cache=False)
 def sleepy() -> None:
     after(nap(source()))
+
+
+@step(enable_cache=False)
+def process_ids() -> Annotated[tuple[int, int], "process_ids"]:
+    """The step process's id and its parent's: the forkserver it was forked from."""
+    return os.getpid(), os.getppid()
+
+
+@pipeline(enable_cache=False)
+def whereabouts() -> None:
+    process_ids()
