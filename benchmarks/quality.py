@@ -218,11 +218,11 @@ def train_fold(
     """One training and its test-fold probabilities, from the cache when the same recipe already
     ran on the same rows (None when it did not and `cached_only`). Member k of a seed ensemble
     trains with seed `seed + 1000 k` on the folds of `seed`."""
-    from tagger.config import TrainConfig
+    from tagger.config import TrainConfig, member_seed
 
     df, folds = setup.df, setup.folds
     overrides = {"base_model": setup.base_model} if setup.base_model else {}
-    config = TrainConfig(**{**candidate.params, **overrides, "seed": seed + 1000 * member})
+    config = TrainConfig(**{**candidate.params, **overrides, "seed": member_seed(seed, member)})
     recipe = config.model_dump(mode="json")
     rest, test = fold_indices(df["tag"], folds, seed)[fold]
     train, val = split_validation(df, rest, candidate.val_size, seed)

@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         # the recipe's whole training (every seed ensemble member), as the dashboard times it
         step = Client().get_pipeline_run(summary["run_id"]).steps["train_model"]
         results["train_step_s"] = (step.end_time - step.start_time).total_seconds()
-        results["trainings"] = len(training.get("trainings", [])) or 1
+        results["trainings"] = len(training["trainings"])
 
         import pandas as pd
 

@@ -56,6 +56,12 @@ class Split(Settings):
         return self
 
 
+def member_seed(seed: int, k: int) -> int:
+    """The training seed of a seed ensemble's k-th member (the pipeline's and the quality
+    benchmark's, so the benchmark measures the ensembles the pipeline trains)."""
+    return seed + 1000 * k
+
+
 class TrainConfig(Settings):
     """The fine-tuning recipe (`train_params` in configs/train.yaml)."""
 
@@ -81,8 +87,8 @@ class TrainConfig(Settings):
 
     @property
     def member_seeds(self) -> list[int]:
-        """The seed of each training the bundle averages; the benchmarks use the same ones."""
-        return [self.seed + 1000 * k for k in range(self.seed_ensemble or 1)]
+        """The seed of each training the bundle averages."""
+        return [member_seed(self.seed, k) for k in range(self.seed_ensemble or 1)]
 
     @field_validator("labels")
     @classmethod

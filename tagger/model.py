@@ -214,6 +214,7 @@ class TextClassifier(Classifier):
     def model_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         import torch
 
+        self._eval()
         with torch.inference_mode():
             return predict_in_length_order(texts, batch_size, len(self.labels), self._batch_proba)
 
@@ -225,6 +226,7 @@ class TextClassifier(Classifier):
         for drift tests."""
         import torch
 
+        self._eval()
         n_labels = len(self.labels)
 
         def batch(chunk: list[str]) -> np.ndarray:
@@ -233,20 +235,25 @@ class TextClassifier(Classifier):
             mask = encoded["attention_mask"].unsqueeze(-1).float()
             pooled = (out.hidden_states[-1] * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             logits = [out.logits, *(member(**encoded).logits for member in self.ensemble)]
-            return torch.cat([_mean_softmax(logits), pooled.float()], dim=1).numpy()
+            return torch.cat([mean_probabilities(logits), pooled.float()], dim=1).numpy()
 
         width = n_labels + self.model.config.hidden_size
         with torch.inference_mode():
             both = predict_in_length_order(texts, batch_size, width, batch)
         return self.mix(both[:, :n_labels], texts), both[:, n_labels:]
 
+    def _eval(self) -> None:
+        for model in self.models:
+            model.eval()
+
     def _batch_proba(self, texts: list[str]) -> np.ndarray:
         encoded = self.encode(texts)
-        return _mean_softmax([model(**encoded).logits for model in self.models]).numpy()
+        return mean_probabilities([model(**encoded).logits for model in self.models]).numpy()
 
 
-def _mean_softmax(logits: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The ensemble's probabilities: each member's softmax, averaged."""
+def mean_probabilities(logits: Sequence[torch.Tensor]) -> torch.Tensor:
+    """A seed ensemble's probabilities: each member's softmax, averaged (in torch, and in the
+    graph `tagger.onnx_backend.export_onnx` traces)."""
     import torch
 
     return torch.stack([torch.softmax(x.float(), dim=-1) for x in logits]).mean(dim=0)

@@ -25,6 +25,7 @@ from tagger.model import (
     BundleInfo,
     Classifier,
     TextClassifier,
+    mean_probabilities,
     member_dirs,
     predict_in_length_order,
 )
@@ -106,7 +107,7 @@ def export_onnx(bundle_dir: str | Path, path: str | Path | None = None) -> Path:
             logits = [member(**named).logits for member in self.members]
             if len(logits) == 1:
                 return logits[0]
-            return torch.stack([torch.softmax(x, dim=-1) for x in logits]).mean(dim=0).log()
+            return mean_probabilities(logits).log()
 
     with torch.inference_mode():
         torch.onnx.export(

@@ -6,6 +6,7 @@ Ray never retries a step (`max_retries=0`): ZenML owns retries, inside the step 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
@@ -149,16 +150,22 @@ class StepHost:
         ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
 
+@functools.cache
+def _host_version() -> str:
+    """This Python environment and this version of the driver and its preload."""
+    version = hashlib.sha256(sys.executable.encode())
+    for module in (__file__, Path(__file__).with_name("preload.py")):
+        version.update(Path(module).read_bytes())
+    return version.hexdigest()[:12]
+
+
 def _step_host(code_dir: str) -> ray.actor.ActorHandle:
     """This node's step host for this Python environment and this version of the driver."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     node = ray.get_runtime_context().get_node_id()
-    version = hashlib.sha256(sys.executable.encode())
-    for module in (__file__, Path(__file__).with_name("preload.py")):
-        version.update(Path(module).read_bytes())
     return StepHost.options(
-        name=f"tagger-step-host-{node[:12]}-{version.hexdigest()[:12]}",
+        name=f"tagger-step-host-{node[:12]}-{_host_version()}",
         namespace=HOST_NAMESPACE,
         lifetime="detached",
         get_if_exists=True,
